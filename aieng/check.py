@@ -234,7 +234,8 @@ def _run(ex: Exercise, answer: Any, fn_name: str) -> CheckResult:
         if not compare(case.expected, got):
             call = "your answer" if case.args is None else _call_text(fn_name, case)
             return _fail(ex, i, len(cases), f"{where}: {call}\n   expected: {_short(case.expected)}\n   got:      {_short(got)}")
-    return CheckResult(ex.name, "pass", f"✅ {ex.name}: all {len(cases)} cases pass.", len(cases), len(cases))
+    verdict = "the case passes" if len(cases) == 1 else f"all {len(cases)} cases pass"
+    return CheckResult(ex.name, "pass", f"✅ {ex.name}: {verdict}.", len(cases), len(cases))
 
 
 def _fail(ex: Exercise, i: int, total: int, detail: str) -> CheckResult:

@@ -276,7 +276,7 @@ def file(name: str, relpath: str, *, download: bool | None = None) -> Path:
             _verify(local, spec, name)
             return local
     if download is None:
-        download = os.environ.get("AIENG_OFFLINE", "").strip() not in {"1", "true", "yes"}
+        download = os.environ.get("AIENG_OFFLINE", "").strip().lower() not in {"1", "true", "yes"}
     target = cache_dir() / name / relpath
     looked = ", ".join(str(d / name / relpath) for d in search_dirs())
     how = (

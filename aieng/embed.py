@@ -128,7 +128,9 @@ def load_embedder(name: str | None = None, *, device: str | None = None) -> Embe
         label = "all-MiniLM-L6-v2"
     else:
         try:
-            model = SentenceTransformer(name, device=dev)
+            from aieng import offline
+
+            model = SentenceTransformer(name, device=dev, local_files_only=offline())
         except Exception as exc:  # OSError offline, ValueError for unknown repos, HTTP errors
             raise EmbedderNotFoundError(
                 f"could not load embedder {name!r} ({type(exc).__name__}: {exc}). Offline, only the bundled "

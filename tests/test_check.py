@@ -1,0 +1,130 @@
+"""aieng.check: verdicts, hints, strict mode, and never crashing the learner's notebook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aieng import check as check_mod
+from aieng.check import Case, CheckFailed, check, equal, exercise
+
+
+@pytest.fixture(autouse=True)
+def _not_strict_by_default(monkeypatch):
+    monkeypatch.delenv("AIENG_CHECK_STRICT", raising=False)
+
+
+@exercise("00.test_square", hint="Multiply the number by itself.")
+def _square_cases():
+    return [Case((2,), expected=4), Case((-3,), expected=9), Case((0.5,), expected=0.25)]
+
+
+@exercise("00.test_positive", hint="Raise ValueError for numbers below zero.")
+def _positive_cases():
+    return [Case((1,), expected=1), Case((-1,), raises=ValueError)]
+
+
+@exercise("00.test_value", hint="The answer is the number of days in a week.")
+def _value_cases():
+    return [Case(args=None, expected=7)]
+
+
+@exercise("00.test_custom", hint="Return a list.")
+def _custom_cases():
+    return [Case(test=lambda fn: None if isinstance(fn(), list) else f"expected a list, got {type(fn()).__name__}")]
+
+
+def test_a_right_answer_passes_with_one_line(capsys):
+    result = check("00.test_square", lambda x: x * x)
+    assert result and result.status == "pass" and result.passed == result.total == 3
+    assert capsys.readouterr().out.strip() == "✅ 00.test_square: all 3 cases pass."
+
+
+def test_a_wrong_answer_shows_the_case_expected_got_and_hint(capsys):
+    def square(x):
+        return x + x
+
+    result = check("00.test_square", square)
+    out = capsys.readouterr().out
+    assert not result and result.status == "fail" and result.passed == 1
+    assert "case 2 of 3: square(-3)" in out and "expected: 9" in out and "got:      -6" in out
+    assert "hint: Multiply the number by itself." in out
+
+
+def test_an_answer_that_raises_is_reported_not_raised(capsys):
+    def square(x):
+        return x / 0
+
+    result = check("00.test_square", square)
+    assert result.status == "fail"
+    assert "raised ZeroDivisionError: division by zero" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer", [None, ..., lambda x: (_ for _ in ()).throw(NotImplementedError())])
+def test_missing_answers_read_as_not_attempted(answer, capsys):
+    result = check("00.test_square", answer, strict=True)  # strict never raises for "not attempted"
+    assert result.status == "not attempted" and not result
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+def test_strict_mode_raises_on_a_wrong_answer():
+    with pytest.raises(CheckFailed, match="expected: 4"):
+        check("00.test_square", lambda x: x, strict=True, quiet=True)
+
+
+def test_strict_mode_from_the_environment(monkeypatch):
+    monkeypatch.setenv("AIENG_CHECK_STRICT", "1")
+    with pytest.raises(CheckFailed):
+        check("00.test_square", lambda x: x, quiet=True)
+
+
+def test_expected_exceptions():
+    def ok(x):
+        if x < 0:
+            raise ValueError("negative")
+        return x
+
+    assert check("00.test_positive", ok, quiet=True)
+    result = check("00.test_positive", lambda x: x, quiet=True)
+    assert result.status == "fail" and "should raise ValueError" in result.message
+    result = check("00.test_positive", lambda x: 1 / 0 if x < 0 else x, quiet=True)
+    assert result.status == "fail" and "ZeroDivisionError" in result.message
+
+
+def test_value_and_custom_cases():
+    assert check("00.test_value", 7, quiet=True).message == "✅ 00.test_value: the case passes."
+    assert not check("00.test_value", 6, quiet=True)
+    assert check("00.test_custom", lambda: [1], quiet=True)
+    result = check("00.test_custom", lambda: (1,), quiet=True)
+    assert "expected a list, got tuple" in result.message
+
+
+def test_unknown_exercise_names_the_chapter_s_exercises():
+    with pytest.raises(KeyError, match="00.test_square"):
+        check("00.nope", lambda x: x)
+
+
+def test_duplicate_registration_is_refused():
+    with pytest.raises(ValueError, match="registered twice"):
+        exercise("00.test_square", hint="again")(lambda: [])
+
+
+def test_equal_handles_floats_arrays_tensors_and_containers():
+    assert equal(0.1 + 0.2, 0.3)
+    assert equal(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-9]))
+    assert not equal(np.array([1.0, 2.0]), np.array([1.0, 2.1]))
+    assert not equal(np.zeros(3), np.zeros(4))
+    assert equal(np.array([1.0]), torch.tensor([1.0]))
+    assert equal({"a": [1, 2.0]}, {"a": [1, 2.0000000001]})
+    assert not equal([1, 2], (1, 2)), "a list is not a tuple"
+    assert not equal(True, 1) and equal(True, True)
+
+
+def test_registry_loads_every_chapter_module():
+    names = check_mod.registry()
+    assert sum(n.startswith("01.") for n in names) >= 3, "Month 1 defines at least three exercises"
+    for name, ex in names.items():
+        chapter, _, short = name.partition(".")
+        assert chapter.isdigit() and short, f"exercise names look like '01.fizzbuzz', got {name!r}"
+        assert ex.hint.strip(), f"{name} needs a hint"

@@ -1,0 +1,54 @@
+"""aieng's top level: quick mode, devices, seeding, docstrings that point back to their chapter."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import aieng
+
+
+def test_quick_mode_follows_the_environment():
+    code = "import aieng; print(aieng.QUICK, aieng.quick('full', 'small'))"
+    for value, expected in [("1", "True small"), ("0", "False full"), ("", "False full")]:
+        out = subprocess.run([sys.executable, "-c", code], env={"AIENG_QUICK": value, "PATH": ""},
+                             capture_output=True, text=True, check=True).stdout.strip()
+        assert out == expected
+
+
+def test_device_and_bad_device():
+    assert aieng.device() in {"cpu", "cuda"}
+    assert aieng.device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="unknown device"):
+        aieng.device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            aieng.device("cuda")
+
+
+def test_seed_everything_makes_runs_repeat():
+    def draw():
+        aieng.seed_everything(7)
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    assert draw() == draw()
+
+
+def test_every_module_has_a_docstring_naming_its_chapter():
+    for info in pkgutil.walk_packages(aieng.__path__, "aieng."):
+        if info.name.endswith("__main__"):
+            continue  # importing it would run the command
+        module = importlib.import_module(info.name)
+        doc = module.__doc__ or ""
+        assert doc.strip(), f"{info.name} has no docstring"
+        if info.name.startswith(("aieng.bench", "aieng.exercises", "aieng.book", "aieng.student")):
+            continue  # tooling: not taught in a chapter
+        assert "Month" in doc, f"{info.name}'s docstring must name the chapter that teaches it"
+
