@@ -77,12 +77,18 @@ class CheckResult:
     message: str
     passed: int = 0
     total: int = 0
+    printed: bool = False
 
     def __bool__(self) -> bool:
         return self.status == "pass"
 
     def __repr__(self) -> str:
         return self.message
+
+    def _ipython_display_(self) -> None:
+        # check() has already printed the verdict; showing the returned value again would repeat it.
+        if not self.printed:
+            print(self.message)
 
 
 _REGISTRY: dict[str, Exercise] = {}
@@ -197,6 +203,7 @@ def check(name: str, answer: Any, *, strict: bool | None = None, quiet: bool = F
     result = _run(ex, answer, fn_name)
     if not quiet:
         print(result.message)
+        result.printed = True
     if strict and result.status == "fail":
         raise CheckFailed(result.message)
     return result

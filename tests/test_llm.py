@@ -1,0 +1,177 @@
+"""Unit tests of aieng.llm: bad input, the OpenAI-compatible client against a test double, the local
+model (loaded once for the module) and the default dtype's greedy answers against fp32."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import httpx
+import pytest
+import torch
+from _doubles import one_thread  # noqa: F401  (fixture)
+
+from aieng import llm as llm_module
+from aieng.llm import (DEFAULT_DTYPE, GREEDY_PROMPTS, LLMError, ModelNotFoundError, OpenAIChatModel,
+                       load_chat_model)
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# ----------------------------------------------------------------------------- bad input, no model needed
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(ModelNotFoundError, match="unknown chat model 'no-such-model'.*smollm2"):
+        load_chat_model("no-such-model")
+
+
+def test_endpoint_without_a_model_name(monkeypatch):
+    monkeypatch.delenv("AIENG_LLM_MODEL", raising=False)
+    with pytest.raises(ModelNotFoundError, match="no model name"):
+        load_chat_model("http://localhost:11434/v1", cache=False)
+
+
+def test_unknown_dtype():
+    with pytest.raises(ValueError, match="unknown dtype"):
+        load_chat_model("smollm2", dtype="fp8")
+
+
+def test_unreachable_endpoint_fails_fast():
+    client = OpenAIChatModel("http://127.0.0.1:9/v1", "any", timeout=3.0)
+    t0 = time.perf_counter()
+    with pytest.raises(LLMError, match="cannot reach"):
+        client.generate("hello")
+    assert time.perf_counter() - t0 < 5.0
+
+
+def test_cache_can_be_turned_off(monkeypatch, tmp_path):
+    (tmp_path / "m.gguf").write_bytes(b"x")
+    monkeypatch.setenv("AIENG_CACHE", "0")
+    assert llm_module._converted_dir(str(tmp_path), "m.gguf") is None
+    monkeypatch.setenv("AIENG_CACHE", str(tmp_path / "cache"))
+    assert llm_module._converted_dir(str(tmp_path), "m.gguf").parent == tmp_path / "cache"
+
+
+# ----------------------------------------------------------------------------- a scripted test double
+
+
+class ScriptedEndpoint:
+    """A test double of an OpenAI-compatible server (not a model): it records each request and answers
+    with a fixed reply, as JSON or as a server-sent-event stream."""
+
+    def __init__(self, reply: str = "Paris.", status: int = 200) -> None:
+        self.reply, self.status, self.requests = reply, status, []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.requests.append((request, body))
+        if self.status >= 400:
+            return httpx.Response(self.status, text="model overloaded")
+        if body.get("stream"):
+            chunks = [self.reply[:3], self.reply[3:]]
+            lines = [f"data: {json.dumps({'choices': [{'delta': {'content': c}}]})}\n\n" for c in chunks]
+            return httpx.Response(200, text="".join(lines) + "data: [DONE]\n\n",
+                                  headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, json={"choices": [{"message": {"role": "assistant", "content": self.reply}}],
+                                         "usage": {"prompt_tokens": 7, "completion_tokens": 2}})
+
+
+def test_openai_client_against_test_double():
+    double = ScriptedEndpoint()
+    client = OpenAIChatModel("http://test/v1", "tiny", api_key="k", transport=httpx.MockTransport(double))
+    text = client.generate([{"role": "user", "content": "Capital of France?"}], max_new_tokens=5, stop=["\n"], seed=1)
+    assert text == "Paris."
+    request, body = double.requests[0]
+    assert request.url.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer k"
+    assert body["model"] == "tiny" and body["max_tokens"] == 5 and body["stop"] == ["\n"] and body["seed"] == 1
+    assert client.last_usage.prompt_tokens == 7 and client.last_usage.completion_tokens == 2
+
+
+def test_openai_client_streams():
+    double = ScriptedEndpoint("Hello there")
+    client = OpenAIChatModel("http://test/v1", "tiny", transport=httpx.MockTransport(double))
+    pieces = list(client.stream("hi"))
+    assert pieces == ["Hel", "lo there"]
+    assert double.requests[0][1]["stream"] is True
+
+
+def test_openai_client_http_error_and_bad_reply():
+    client = OpenAIChatModel("http://test/v1", "tiny", transport=httpx.MockTransport(ScriptedEndpoint(status=503)))
+    with pytest.raises(LLMError, match="503"):
+        client.generate("hi")
+    bad = OpenAIChatModel("http://test/v1", "tiny",
+                          transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"oops": 1})))
+    with pytest.raises(LLMError, match="not an OpenAI chat completion"):
+        bad.generate("hi")
+
+
+def test_empty_and_malformed_messages():
+    client = OpenAIChatModel("http://test/v1", "tiny", transport=httpx.MockTransport(ScriptedEndpoint()))
+    with pytest.raises(ValueError, match="empty"):
+        client.generate([])
+    with pytest.raises(ValueError, match="role"):
+        client.generate([{"content": "no role"}])
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        client.generate("hi", max_new_tokens=0)
+    with pytest.raises(ValueError, match="top_p"):
+        client.generate("hi", top_p=0)
+
+
+# ----------------------------------------------------------------------------- the local model (loaded once)
+
+
+@pytest.fixture(scope="module")
+def fp32():
+    try:
+        return load_chat_model("smollm2", dtype="fp32", device="cpu")
+    except ModelNotFoundError as exc:  # pragma: no cover - wheel not installed
+        pytest.skip(str(exc))
+
+
+def test_local_generate_and_stream(fp32):
+    answer = fp32.generate("What is the capital of France?", max_new_tokens=12)
+    assert "Paris" in answer
+    assert fp32.last_usage.completion_tokens > 0 and fp32.last_usage.tokens_per_s > 0
+    streamed = "".join(fp32.stream("What is the capital of France?", max_new_tokens=12))
+    assert streamed == answer
+    assert fp32.encode_chat("hi").shape[0] == 1
+    with pytest.raises(ValueError, match="empty"):
+        fp32.generate([])
+    with pytest.raises(ValueError, match="temperature"):
+        fp32.generate("hi", temperature=-1)
+
+
+def test_local_stop_and_seeded_sampling(fp32):
+    text = fp32.generate("List three primary colours.", max_new_tokens=16, stop=["\n"])
+    assert "\n" not in text
+    a = fp32.generate("Say a word.", max_new_tokens=8, temperature=1.0, seed=3)
+    b = fp32.generate("Say a word.", max_new_tokens=8, temperature=1.0, seed=3)
+    assert a == b
+
+
+def test_default_dtype_matches_fp32_greedy(fp32):
+    """The default CPU dtype must give greedy answers identical to fp32 on the fixed prompts."""
+    default = load_chat_model("smollm2", device="cpu")
+    assert default.dtype == DEFAULT_DTYPE
+    for prompt in GREEDY_PROMPTS[:2]:
+        ref = fp32.model.generate(**fp32._gen_kwargs(fp32.encode_chat(prompt), 16, 0.0, 1.0, None, None))
+        got = default.model.generate(**default._gen_kwargs(default.encode_chat(prompt), 16, 0.0, 1.0, None, None))
+        assert got.tolist() == ref.tolist(), prompt
+
+
+def test_generate_bench_small(fp32):
+    from aieng.bench import generate
+
+    parser = argparse.ArgumentParser()
+    generate.add_arguments(parser)
+    result = generate.run(parser.parse_args(["--variants", "fp32", "--prompts", "1", "--max-new-tokens", "4",
+                                             "--threads", "1"]))
+    assert result["variants"]["fp32"]["matches_fp32"] is True
+    assert result["variants"]["fp32"]["tokens_per_s"] > 0 and result["default"] == DEFAULT_DTYPE
+    assert "fp32" in generate.format_table(result)
+    with pytest.raises(ValueError, match="unknown variant"):
+        generate.run(parser.parse_args(["--variants", "fp64"]))
