@@ -209,8 +209,15 @@ REGISTRY: dict[str, Dataset] = {
 
 
 def cache_dir() -> Path:
-    """The user cache: ``$AIENG_CACHE`` or ``~/.cache/aieng``."""
-    return Path(os.environ.get("AIENG_CACHE") or Path.home() / ".cache" / "aieng").expanduser()
+    """The user cache: ``$AIENG_CACHE`` or ``~/.cache/aieng``.
+
+    ``AIENG_CACHE=0`` (which turns off :mod:`aieng.llm`'s cache of converted models) keeps data sets
+    in the default folder.
+    """
+    setting = os.environ.get("AIENG_CACHE", "").strip()
+    if not setting or setting.lower() in {"0", "off", "false", "no"}:
+        return Path.home() / ".cache" / "aieng"
+    return Path(setting).expanduser()
 
 
 def search_dirs() -> list[Path]:

@@ -219,3 +219,10 @@ def test_remote_file_is_frozen():
     f = RemoteFile("a", "0" * 64, "https://x")
     with pytest.raises(Exception):
         f.path = "b"  # type: ignore[misc]
+
+
+def test_cache_dir_setting(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIENG_CACHE", str(tmp_path))
+    assert data.cache_dir() == tmp_path
+    monkeypatch.setenv("AIENG_CACHE", "0")
+    assert data.cache_dir() == Path.home() / ".cache" / "aieng"

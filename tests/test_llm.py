@@ -28,6 +28,12 @@ def test_unknown_model_name_is_a_clear_error():
         load_chat_model("no-such-model")
 
 
+def test_hugging_face_name_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="could not load 'no-such-org/no-such-model'"):
+        load_chat_model("no-such-org/no-such-model", dtype="fp32")
+
+
 def test_endpoint_without_a_model_name(monkeypatch):
     monkeypatch.delenv("AIENG_LLM_MODEL", raising=False)
     with pytest.raises(ModelNotFoundError, match="no model name"):
