@@ -111,7 +111,7 @@ def test_every_solution_gate_holds_a_solution_cell(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_nb_id)
-def test_checked_exercises_exist_and_widgets_have_static_twins(path):
+def test_checked_exercises_exist_and_widget_outputs_stay_off_the_site(path):
     cells = nbformat.read(path, as_version=4).cells
     known = registry()
     for i, cell in enumerate(cells):
