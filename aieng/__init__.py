@@ -12,6 +12,8 @@ AIENG_DATA
     A folder holding data sets (see :mod:`aieng.data`).
 AIENG_LLM, AIENG_EMBEDDER
     Which chat model and embedder to load (see :mod:`aieng.llm`, :mod:`aieng.embed`).
+AIENG_THREADS
+    CPU threads for torch in the notebooks (see :func:`set_threads`).
 """
 
 from __future__ import annotations
@@ -70,6 +72,26 @@ def device(prefer: str | None = None) -> str:
     return prefer
 
 
+def set_threads(n: int | None = None) -> int:
+    """Set how many CPU threads torch uses, by one policy for every notebook; returns the number.
+
+    ``n`` when given; else ``$AIENG_THREADS`` when set; else **1 in quick mode** (the tests run two
+    notebooks at once on two cores, and a small model's many tiny operations lose more to threads
+    waiting for each other than they gain, as Month 7 measures); else torch's default (all cores).
+    """
+    import torch
+
+    if n is None and os.environ.get("AIENG_THREADS", "").strip():
+        n = int(os.environ["AIENG_THREADS"])
+    if n is None and QUICK:
+        n = 1
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"threads must be at least 1, got {n}")
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
 def seed_everything(seed: int = 0) -> int:
     """Seed Python's, NumPy's and (when installed) torch's random generators.
 
@@ -108,4 +130,4 @@ def show_source(obj: Any) -> None:
         print(source)
 
 
-__all__ = ["QUICK", "quick", "offline", "device", "seed_everything", "show_source", "__version__"]
+__all__ = ["QUICK", "quick", "offline", "device", "set_threads", "seed_everything", "show_source", "__version__"]

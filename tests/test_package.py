@@ -52,3 +52,24 @@ def test_every_module_has_a_docstring_naming_its_chapter():
             continue  # tooling: not taught in a chapter
         assert "Month" in doc, f"{info.name}'s docstring must name the chapter that teaches it"
 
+
+
+def test_set_threads_policy(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("AIENG_THREADS", raising=False)
+        assert aieng.set_threads(2) == 2
+        monkeypatch.setattr(aieng, "QUICK", True)
+        assert aieng.set_threads() == 1  # quick mode (the tests): one thread
+        monkeypatch.setenv("AIENG_THREADS", "2")
+        assert aieng.set_threads() == 2  # the environment overrides the quick-mode default
+        monkeypatch.delenv("AIENG_THREADS")
+        monkeypatch.setattr(aieng, "QUICK", False)
+        torch.set_num_threads(2)
+        assert aieng.set_threads() == 2  # outside quick mode it leaves torch's setting alone
+        with pytest.raises(ValueError, match="at least 1"):
+            aieng.set_threads(0)
+    finally:
+        torch.set_num_threads(before)

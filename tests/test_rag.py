@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 
-import numpy as np
 import pytest
 
 from aieng.rag import (DONT_KNOW, RAG, Source, attribute, build_prompt, chunk_documents, chunk_text,
                        count_tokens, extract_citations, relevance)
 from _doubles import HashEmbedder
-from aieng.retrieval import BM25Retriever, Hit, tokenize
+from aieng.retrieval import BM25Retriever, Hit
 
 
 
