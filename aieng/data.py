@@ -27,6 +27,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -426,6 +427,22 @@ def _read_jsonl(file_path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
                 raise BeirFormatError(f"{file_path}:{lineno} is not valid JSON ({exc.msg})") from None
 
 
+@lru_cache(maxsize=4)
+def _read_corpus(file: str, size: int, mtime_ns: int, allow_empty_docs: bool) -> dict[str, dict[str, str]]:
+    """``corpus.jsonl`` parsed once per file version (a test split and a train split share it)."""
+    corpus: dict[str, dict[str, str]] = {}
+    for lineno, row in _read_jsonl(Path(file)):
+        if "_id" not in row:
+            raise BeirFormatError(f"{file}:{lineno} has no '_id' field")
+        title, text = str(row.get("title") or ""), str(row.get("text") or "")
+        if not (title.strip() or text.strip()) and not allow_empty_docs:
+            raise BeirFormatError(f"{file}:{lineno}: document {row['_id']!r} has no text and no title")
+        corpus[str(row["_id"])] = {"title": title, "text": text}
+    if not corpus:
+        raise BeirFormatError(f"{file} holds no documents")
+    return corpus
+
+
 def load_beir(source: str | os.PathLike[str], split: str = "test", *, allow_empty_docs: bool = False) -> BeirData:
     """Read a BEIR-format folder, or a registered data set by name (``"scifact"``).
 
@@ -437,6 +454,9 @@ def load_beir(source: str | os.PathLike[str], split: str = "test", *, allow_empt
         Which qrels file to read (``test``, ``train``, ``dev``).
     allow_empty_docs
         Documents with neither title nor text are an error unless this is true.
+
+    The corpus file is parsed once per process and version of the file, so loading a second split
+    is quick; its documents are shared between the loads: treat them as read-only.
     """
     if isinstance(source, str) and source in REGISTRY:
         folder = path(source)
@@ -452,16 +472,8 @@ def load_beir(source: str | os.PathLike[str], split: str = "test", *, allow_empt
     if missing:
         raise BeirFormatError(f"{folder} is not in BEIR format: missing {', '.join(missing)} "
                               f"(expected corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
-    corpus: dict[str, dict[str, str]] = {}
-    for lineno, row in _read_jsonl(needed[0]):
-        if "_id" not in row:
-            raise BeirFormatError(f"{needed[0]}:{lineno} has no '_id' field")
-        title, text = str(row.get("title") or ""), str(row.get("text") or "")
-        if not (title.strip() or text.strip()) and not allow_empty_docs:
-            raise BeirFormatError(f"{needed[0]}:{lineno}: document {row['_id']!r} has no text and no title")
-        corpus[str(row["_id"])] = {"title": title, "text": text}
-    if not corpus:
-        raise BeirFormatError(f"{needed[0]} holds no documents")
+    stat = needed[0].stat()
+    corpus = dict(_read_corpus(str(needed[0].resolve()), stat.st_size, stat.st_mtime_ns, allow_empty_docs))
     all_queries = {}
     for lineno, row in _read_jsonl(needed[1]):
         if "_id" not in row or "text" not in row:

@@ -143,6 +143,18 @@ def test_beir_reader_works_on_any_folder(tmp_path):
     assert beir.doc_text("d1") == "Cats Cats purr." and beir.doc_text("d2") == "Dogs bark."
 
 
+def test_beir_corpus_is_read_once_per_file_version(tmp_path):
+    folder = _write_beir(tmp_path / "c", [{"_id": "d1", "text": "Cats purr."}], [{"_id": "q1", "text": "q"}], "q1\td1\t1\n")
+    (folder / "qrels" / "train.tsv").write_text("q1\td1\t2\n")
+    test, train = load_beir(folder, "test"), load_beir(folder, "train")
+    assert train.qrels == {"q1": {"d1": 2}} and test.corpus == train.corpus
+    assert test.corpus["d1"] is train.corpus["d1"], "the second split reuses the parsed corpus"
+    test.corpus.pop("d1")  # the mapping itself is each load's own
+    assert "d1" in load_beir(folder).corpus
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "Cats purr."}\n{"_id": "d2", "text": "Dogs bark loudly."}\n')
+    assert sorted(load_beir(folder).corpus) == ["d1", "d2"], "a changed file is read again"
+
+
 def test_beir_reader_rejects_a_folder_that_is_not_beir(tmp_path):
     (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "x"}\n')
     with pytest.raises(BeirFormatError, match="missing queries.jsonl, qrels/test.tsv"):
