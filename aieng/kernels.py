@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BlockMatrix", "KernelUnavailable", "available", "unavailable_reason", "library", "SOURCE"]
+__all__ = ["BlockMatrix", "KernelUnavailable", "available", "unavailable_reason", "library", "load", "SOURCE"]
 
 SOURCE = Path(__file__).with_name("csrc") / "gguf_matvec.c"
 BLOCK = 32
@@ -110,10 +110,15 @@ def library() -> ctypes.CDLL:
         except PermissionError:  # a read-only cache: build in a private temporary folder instead
             target = Path(tempfile.mkdtemp(prefix="aieng-kernels-")) / target.name
             _build(target)
+    return load(target)
+
+
+def load(path: Path) -> ctypes.CDLL:
+    """Load a build of the kernel and declare its functions' argument types."""
     try:
-        lib = ctypes.CDLL(str(target))
+        lib = ctypes.CDLL(str(path))
     except OSError as exc:
-        raise KernelUnavailable(f"the compiled kernel {target} does not load: {exc}") from exc
+        raise KernelUnavailable(f"the compiled kernel {path} does not load: {exc}") from exc
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.q4_1_matvec.argtypes = [p, p, p, p, p, i64, i64, i64, ctypes.c_int]
     lib.q4_1_matvec.restype = None
@@ -220,16 +225,19 @@ class BlockMatrix:
             w = self.d[..., None] * self.qs.float()
         return w.reshape(self.N, self.K)
 
-    def matvec(self, x: Any, out: Any = None) -> Any:
-        """``x @ W.T`` for a float32 ``x`` of shape ``[..., K]`` with the fused kernel (meant for few rows)."""
+    def matvec(self, x: Any, lib: ctypes.CDLL | None = None) -> Any:
+        """``x @ W.T`` for a float32 ``x`` of shape ``[..., K]`` with the fused kernel (meant for few rows).
+
+        ``lib`` picks a particular build of the kernel (the tests check each code path); default :func:`library`.
+        """
         import torch
 
         if x.dtype != torch.float32 or x.shape[-1] != self.K:
             raise ValueError(f"expected float32 [..., {self.K}], got {x.dtype} {tuple(x.shape)}")
         x = x.contiguous()
         rows = x.numel() // self.K
-        y = out if out is not None else x.new_empty((*x.shape[:-1], self.N))
-        lib = library()
+        y = x.new_empty((*x.shape[:-1], self.N))
+        lib = lib or library()
         if self.kind == "Q4_1":
             lib.q4_1_matvec(*self._ptrs, x.data_ptr(), y.data_ptr(), rows, self.N, self.K, torch.get_num_threads())
         else:

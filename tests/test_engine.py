@@ -47,6 +47,23 @@ def test_kernel_equals_fp32_product_with_dequantised_weights(kind, N, M):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("flags", [["-mavx2", "-mfma"], []], ids=["avx2", "plain-c"])
+def test_every_code_path_of_the_kernel(flags, tmp_path):
+    """The AVX2 and plain-C versions (what other CPUs compile) agree with fp32 too."""
+    import shutil
+    import subprocess
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    assert cc, "the test machine has a C compiler (the default model needs one)"
+    so = tmp_path / "k.so"
+    subprocess.run([cc, "-O3", "-fopenmp", *flags, "-shared", "-fPIC", "-o", str(so), str(kernels.SOURCE)], check=True)
+    lib = kernels.load(so)
+    for kind in ("Q4_1", "Q8_0"):
+        mat = _random_blocks(kind, 21, 96, seed=5)
+        x = torch.randn(2, 96, generator=torch.Generator().manual_seed(2))
+        torch.testing.assert_close(mat.matvec(x, lib), x @ mat.dequantize().T, rtol=1e-5, atol=1e-5)
+
+
 def test_dequantise_follows_the_q4_1_layout():
     # one row, one block: byte j holds element j (low nibble) and element j + 16 (high nibble)
     qs = np.array([[[(15 - j) << 4 | j for j in range(16)]]], dtype=np.uint8)
