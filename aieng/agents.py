@@ -72,7 +72,8 @@ def system_prompt(schemas: Sequence[dict[str, Any]], instructions: str = "") -> 
     """A compact prompt: one line per tool and the call format (small models pay for every prompt token)."""
     lines = "\n".join(render_signature(s) for s in schemas)
     return ((instructions + "\n" if instructions else "") + "You can call these functions:\n" + lines +
-            '\nReply only with a list of calls like [func(arg=1, other="text")]. Reply [] if no function fits.')
+            "\nReply only with a list of calls, one call for each thing the user asks for, like "
+            "[f(a=1), f(a=2)]. If none of these functions can do what the user asks, reply [].")
 
 
 def _complete_call_list(text: str) -> bool:
