@@ -132,6 +132,18 @@ def _check_sampling(max_new_tokens: int, temperature: float, top_p: float) -> No
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
+def _additions(snapshots: Iterator[str], stop: Sequence[str] | None) -> Iterator[str]:
+    """What each longer snapshot of a streamed reply adds, up to the first stop string."""
+    sent = 0
+    for text in snapshots:
+        shown, stopped = _cut_at_stop(text, stop)
+        if len(shown) > sent:
+            yield shown[sent:]
+            sent = len(shown)
+        if stopped:
+            return
+
+
 def _cut_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, bool]:
     if not stop:
         return text, False
@@ -288,39 +300,35 @@ class LocalChatModel:
             t0 = time.perf_counter()
             thread = threading.Thread(target=work, daemon=True)
             thread.start()
-            text, sent = "", 0
-            for piece in streamer:
-                text += piece
-                shown, stopped = _cut_at_stop(text, stop)
-                if len(shown) > sent:
-                    yield shown[sent:]
-                    sent = len(shown)
-                if stopped:
-                    break
+            text = ""
+
+            def snapshots() -> Iterator[str]:
+                nonlocal text
+                for piece in streamer:
+                    text += piece
+                    yield text
+
+            yield from _additions(snapshots(), stop)
             thread.join()
             if errors:
                 raise LLMError(f"generation failed: {errors[0]}") from errors[0]
             n_new = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
             self.last_usage = Usage(ids.shape[1], n_new, time.perf_counter() - t0)
 
-
     def _stream_engine(self, ids: Any, max_new_tokens: int, temperature: float, top_p: float,
                        stop: Sequence[str] | None, seed: int | None) -> Iterator[str]:
         with self._lock:
             t0 = time.perf_counter()
             tokens: list[int] = []
-            sent = 0
-            for token in self._engine_tokens(ids, max_new_tokens, temperature, top_p, stop, seed):
-                tokens.append(token)
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-                    continue
-                shown, stopped = _cut_at_stop(text, stop)
-                if len(shown) > sent:
-                    yield shown[sent:]
-                    sent = len(shown)
-                if stopped:
-                    break
+
+            def snapshots() -> Iterator[str]:
+                for token in self._engine_tokens(ids, max_new_tokens, temperature, top_p, stop, seed):
+                    tokens.append(token)
+                    text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                    if not text.endswith("\ufffd"):  # not half of a multi-byte character
+                        yield text
+
+            yield from _additions(snapshots(), stop)
             self.last_usage = Usage(ids.shape[1], len(tokens), time.perf_counter() - t0)
 
 

@@ -179,7 +179,9 @@ def test_default_model_runs_on_the_engine(fp32):
     answer = default.generate("What is the capital of France?", max_new_tokens=12)
     assert answer == fp32.generate("What is the capital of France?", max_new_tokens=12)
     assert "".join(default.stream("What is the capital of France?", max_new_tokens=12)) == answer
-    assert "\n" not in default.generate("List three primary colours.", max_new_tokens=16, stop=["\n"])
+    cut = default.generate("List three primary colours.", max_new_tokens=16, stop=["\n"])
+    assert "\n" not in cut and cut
+    assert "".join(default.stream("List three primary colours.", max_new_tokens=16, stop=["\n"])) == cut
     a = default.generate("Say a word.", max_new_tokens=8, temperature=1.0, seed=3)
     assert a == default.generate("Say a word.", max_new_tokens=8, temperature=1.0, seed=3)
     # a copy whose model was replaced (fine-tuning in Month 7) must not keep decoding the old weights
