@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LlamaEngine", "KVCache", "supports"]
+__all__ = ["LlamaEngine", "KVCache", "supports", "top_p_filter"]
 
 
 def supports(config: Any) -> str | None:
@@ -168,6 +168,12 @@ class LlamaEngine:
         self._cos = self._sin = torch.zeros(0, self.head_dim)
         del reader, tensors
 
+    @property
+    def block_bytes(self) -> int:
+        """Bytes of GGUF blocks one new token reads (every layer's matrices and the output head)."""
+        mats = [m for L in self.layers for m in (L.qkv, L.o, L.gate_up, L.down)] + [self.head]
+        return sum(m.nbytes for m in mats)
+
     # -------------------------------------------------------------------------------------------- model
 
     def _rope(self, start: int, n: int) -> tuple[Any, Any]:
@@ -253,20 +259,28 @@ class LlamaEngine:
             logits, cache = self.forward(torch.tensor([token]), cache)
 
 
+def top_p_filter(scores: Any, top_p: float) -> Any:
+    """``scores`` (1-D) with every token outside the smallest set holding ``top_p`` of the probability
+    set to ``-inf``; the most likely token is always kept (the rule of transformers' ``TopPLogitsWarper``)."""
+    import torch
+
+    if top_p >= 1.0:
+        return scores
+    order = torch.argsort(scores, descending=False)
+    drop = scores[order].softmax(-1).cumsum(-1) <= 1 - top_p
+    drop[-1] = False
+    out = scores.clone()
+    out[order[drop]] = -float("inf")
+    return out
+
+
 def _pick(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
     """The next token: argmax, or a sample after temperature and top-p (the order transformers uses)."""
     import torch
 
     if temperature <= 0:
         return int(logits.argmax())
-    scores = logits / temperature
-    if top_p < 1.0:
-        order = torch.argsort(scores, descending=False)
-        cumulative = scores[order].softmax(-1).cumsum(-1)
-        drop = cumulative <= 1 - top_p
-        drop[-1] = False  # always keep the most likely token
-        scores = scores.clone()
-        scores[order[drop]] = -float("inf")
+    scores = top_p_filter(logits / temperature, top_p)
     return int(torch.multinomial(scores.softmax(-1), 1, generator=generator))
 
 

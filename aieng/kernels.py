@@ -15,7 +15,7 @@ fp32 dequantisation does. Only the order of the additions differs from ``x @ W.T
 answers stay those of the fp32 model while a token reads about a fifth of the bytes.
 
 The kernel is compiled on first use with the system C compiler (``$CC``, ``cc``, ``gcc`` or ``clang``)
-into the aieng cache; :func:`available` says whether that worked and :func:`unavailable_reason` why not.
+into the aieng cache; :func:`unavailable_reason` says why it could not be, or ``None`` when it was.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BlockMatrix", "KernelUnavailable", "available", "unavailable_reason", "library", "load", "SOURCE"]
+__all__ = ["BlockMatrix", "KernelUnavailable", "unavailable_reason", "library", "load", "SOURCE"]
 
 SOURCE = Path(__file__).with_name("csrc") / "gguf_matvec.c"
 BLOCK = 32
@@ -135,11 +135,6 @@ def unavailable_reason() -> str | None:
     except KernelUnavailable as exc:
         return str(exc)
     return None
-
-
-def available() -> bool:
-    """Whether the fused kernel builds and loads on this machine."""
-    return unavailable_reason() is None
 
 
 def _fp16(raw: np.ndarray) -> np.ndarray:

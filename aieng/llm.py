@@ -213,15 +213,24 @@ class LocalChatModel:
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop:
-            tokenizer, start, stops = self.tokenizer, ids.shape[1], [s for s in stop if s]
+            hit, start = self._stop_check(stop), ids.shape[1]
 
             class _Stop(StoppingCriteria):
                 def __call__(self, input_ids: Any, scores: Any, **_: Any) -> bool:
-                    tail = tokenizer.decode(input_ids[0, start:][-32:], skip_special_tokens=True)
-                    return any(s in tail for s in stops)
+                    return hit(input_ids[0, start:].tolist())
 
             kwargs["stopping_criteria"] = StoppingCriteriaList([_Stop()])
         return kwargs
+
+    def _stop_check(self, stop: Sequence[str]) -> Any:
+        """``check(new_token_ids)``: whether the reply's last 32 tokens contain a stop string."""
+        stops, tokenizer = [s for s in stop if s], self.tokenizer
+
+        def check(tokens: list[int]) -> bool:
+            tail = tokenizer.decode(tokens[-32:], skip_special_tokens=True)
+            return any(s in tail for s in stops)
+
+        return check
 
     def _engine_tokens(self, ids: Any, max_new_tokens: int, temperature: float, top_p: float,
                        stop: Sequence[str] | None, seed: int | None) -> Iterator[int]:
@@ -229,15 +238,8 @@ class LocalChatModel:
 
         _check_sampling(max_new_tokens, temperature, top_p)
         generator = torch.Generator().manual_seed(seed) if seed is not None and temperature > 0 else None
-        stops = [s for s in (stop or ()) if s]
-        tokenizer = self.tokenizer
-
-        def should_stop(tokens: list[int]) -> bool:
-            tail = tokenizer.decode(tokens[-32:], skip_special_tokens=True)
-            return any(s in tail for s in stops)
-
         return self._engine().generate_tokens(ids, max_new_tokens, temperature, top_p, generator,
-                                              should_stop if stops else None)
+                                              self._stop_check(stop) if stop else None)
 
     def generate_ids(self, ids: Any, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
                      stop: Sequence[str] | None = None, seed: int | None = None) -> list[int]:

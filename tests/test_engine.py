@@ -15,7 +15,7 @@ from _doubles import one_thread  # noqa: F401  (fixture)
 
 from aieng import kernels
 from aieng import llm as llm_module
-from aieng.engine import KVCache, LlamaEngine, supports
+from aieng.engine import KVCache, LlamaEngine, supports, top_p_filter
 from aieng.kernels import BlockMatrix, KernelUnavailable
 from aieng.llm import GREEDY_PROMPTS, SMOLLM2_GGUF, load_chat_model, smollm2_path
 
@@ -104,7 +104,20 @@ def test_no_compiler_is_a_clear_error(monkeypatch, tmp_path):
 def test_default_falls_back_to_fp32_with_a_warning(monkeypatch):
     monkeypatch.setattr(kernels, "unavailable_reason", lambda: "no C compiler found (set $CC, or install gcc)")
     with pytest.warns(RuntimeWarning, match="decoding in fp32.*no C compiler"):
-        assert llm_module._gguf_engine_ok() is False
+        llm = load_chat_model("smollm2", device="cpu", cache=False)
+    assert llm.dtype == "fp32" and llm.engine is None
+    assert "Paris" in llm.generate("What is the capital of France?", max_new_tokens=12)
+
+
+@pytest.mark.parametrize("top_p", [0.05, 0.5, 0.9, 0.99, 1.0])
+def test_top_p_filter_keeps_what_transformers_keeps(top_p):
+    from transformers import TopPLogitsWarper
+
+    scores = torch.randn(1000, generator=torch.Generator().manual_seed(int(top_p * 100))) * 3
+    ours = top_p_filter(scores, top_p)
+    theirs = TopPLogitsWarper(top_p)(None, scores[None].clone())[0]
+    assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+    assert torch.isfinite(ours).sum() >= 1
 
 
 def test_kv_cache_grows_and_keeps_its_contents():
