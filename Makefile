@@ -75,7 +75,7 @@ bench: setup
 	$(OFFLINE_ENV) $(BIN)/python -m aieng.bench all
 
 student: setup
-	$(BIN)/python -m aieng.student chapters labs --out _build/student
+	$(BIN)/python -m aieng.book.student chapters labs --out _build/student
 
 lock: | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.in

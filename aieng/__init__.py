@@ -3,17 +3,10 @@
 Code that a chapter teaches and a later chapter or lab reuses lives here once; every
 module's docstring names the chapter that teaches it. Notebooks import it, never copy it.
 
-Settings read from the environment
-----------------------------------
-AIENG_QUICK
-    ``1`` makes notebooks shrink data and steps while running the same code paths
-    (the test command sets it). Read it as :data:`aieng.QUICK`.
-AIENG_DATA
-    A folder holding data sets (see :mod:`aieng.data`).
-AIENG_LLM, AIENG_EMBEDDER
-    Which chat model and embedder to load (see :mod:`aieng.llm`, :mod:`aieng.embed`).
-AIENG_THREADS
-    CPU threads for torch in the notebooks (see :func:`set_threads`).
+The package is a stack of layers, as the book is (``aieng.foundations`` for Months 1-3, ``aieng.ml``
+for 4-6, ``aieng.llm`` for 7, ``aieng.retrieval`` for 8, ``aieng.agents`` for 9-10, ``aieng.ops`` for 11),
+with ``aieng.data`` (data sets), ``aieng.book`` (exercises, student copies, grading) and ``aieng.bench``
+(benchmarks) beside them. Every ``AIENG_*`` setting is read in :mod:`aieng.settings`.
 """
 
 from __future__ import annotations
@@ -26,20 +19,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 
-def _env_flag(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() not in {"0", "false", "no", "off"}
+from aieng import _legacy, settings
+from aieng.settings import QUICK, offline
 
-
-QUICK: bool = _env_flag("AIENG_QUICK")
-"""True when ``AIENG_QUICK=1``: notebooks use small data and few steps (tests, CI)."""
-
-
-def offline() -> bool:
-    """True when ``AIENG_OFFLINE``, ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is set: never touch the network."""
-    return any(_env_flag(name) for name in ("AIENG_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+_legacy.install()
 
 
 def quick(full: Any, small: Any) -> Any:
@@ -81,8 +64,8 @@ def set_threads(n: int | None = None) -> int:
     """
     import torch
 
-    if n is None and os.environ.get("AIENG_THREADS", "").strip():
-        n = int(os.environ["AIENG_THREADS"])
+    if n is None:
+        n = settings.threads()
     if n is None and QUICK:
         n = 1
     if n is not None:

@@ -1,12 +1,12 @@
 """Data sets the book uses: where they come from, how to check them, how to read them.
 
-Taught in Month 1 (files, paths and checksums) and used by every later chapter.
+Taught in Month 7 (where the first data set, tiny Shakespeare, is read) and used by every later chapter.
 
 Every data set has an entry in :data:`REGISTRY` naming its public source, license and the
 SHA-256 of each file. :func:`path` finds the files in this order and verifies each one:
 
 1. ``$AIENG_DATA/<name>/`` (the test command points it at the shared copies);
-2. the user cache, ``$AIENG_CACHE`` or ``~/.cache/aieng/<name>/``;
+2. the user cache (:func:`aieng.settings.cache_dir`), ``<cache>/<name>/``;
 3. a download into the user cache, with a progress bar, only when the file is missing.
 
 A checksum mismatch is always an error, never silent use. Offline with nothing on disk, the
@@ -23,13 +23,15 @@ import io
 import json
 import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from aieng import settings
+from aieng.atomic import atomic_write
 
 __all__ = [
     "REGISTRY",
@@ -39,6 +41,9 @@ __all__ = [
     "DatasetNotFoundError",
     "ChecksumError",
     "BeirFormatError",
+    "DatasetFormatError",
+    "read_jsonl",
+    "cache_dir",
     "BeirData",
     "path",
     "file",
@@ -49,6 +54,7 @@ __all__ = [
     "load_bfcl",
     "load_pubmedqa",
     "search_dirs",
+    "subset",
 ]
 
 
@@ -64,7 +70,11 @@ class ChecksumError(DatasetError):
     """A file's SHA-256 differs from the registry's: it is corrupted or not the expected file."""
 
 
-class BeirFormatError(DatasetError, ValueError):
+class DatasetFormatError(DatasetError, ValueError):
+    """A data file is not in the format its loader reads (the message names the file and line)."""
+
+
+class BeirFormatError(DatasetFormatError):
     """A folder is not in BEIR format (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``)."""
 
 
@@ -210,24 +220,23 @@ REGISTRY: dict[str, Dataset] = {
 
 
 def cache_dir() -> Path:
-    """The user cache: ``$AIENG_CACHE`` or ``~/.cache/aieng``.
-
-    ``AIENG_CACHE=0`` (which turns off :mod:`aieng.llm`'s cache of converted models) keeps data sets
-    in the default folder.
-    """
-    setting = os.environ.get("AIENG_CACHE", "").strip()
-    if not setting or setting.lower() in {"0", "off", "false", "no"}:
-        return Path.home() / ".cache" / "aieng"
-    return Path(setting).expanduser()
+    """The user cache where data sets are downloaded (:func:`aieng.settings.cache_dir`)."""
+    return settings.cache_dir()
 
 
 def search_dirs() -> list[Path]:
     """Folders searched for data sets, in order: ``$AIENG_DATA`` (if set), then the cache."""
-    dirs = []
-    if os.environ.get("AIENG_DATA"):
-        dirs.append(Path(os.environ["AIENG_DATA"]).expanduser())
-    dirs.append(cache_dir())
-    return dirs
+    return settings.data_dirs()
+
+
+def _fingerprint(p: Path) -> tuple[str, int, int, int, int]:
+    """What identifies one version of a file on disk: path, inode, size, mtime and ctime.
+
+    The ctime changes on every write and cannot be set back by ``touch``/``os.utime``, so a file
+    rewritten in place with the same size and modification time is still seen as changed.
+    """
+    st = p.stat()
+    return (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def sha256_of(file_path: Path) -> str:
@@ -239,12 +248,11 @@ def sha256_of(file_path: Path) -> str:
     return digest.hexdigest()
 
 
-_VERIFIED: dict[tuple[str, int, int], str] = {}
+_VERIFIED: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def _verify(local: Path, spec: RemoteFile, dataset: str) -> None:
-    stat = local.stat()
-    key = (str(local.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = _fingerprint(local)
     digest = _VERIFIED.get(key) or sha256_of(local)
     if digest != spec.sha256:
         raise ChecksumError(
@@ -272,7 +280,8 @@ def file(name: str, relpath: str, *, download: bool | None = None) -> Path:
     relpath
         The file inside the data set, e.g. ``"qrels/test.tsv"``.
     download
-        Allow a download when the file is not on disk. Default: yes, unless ``AIENG_OFFLINE=1``.
+        Allow a download when the file is not on disk. Default: yes, unless offline
+        (``AIENG_OFFLINE``, ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``; see :func:`aieng.settings.offline`).
     """
     dataset = _get_registered(name)
     spec = next((f for f in dataset.files if f.path == relpath), None)
@@ -284,7 +293,7 @@ def file(name: str, relpath: str, *, download: bool | None = None) -> Path:
             _verify(local, spec, name)
             return local
     if download is None:
-        download = os.environ.get("AIENG_OFFLINE", "").strip().lower() not in {"1", "true", "yes"}
+        download = not settings.offline()
     target = cache_dir() / name / relpath
     looked = ", ".join(str(d / name / relpath) for d in search_dirs())
     how = (
@@ -307,7 +316,7 @@ def file(name: str, relpath: str, *, download: bool | None = None) -> Path:
             f"the download of {spec.url} for {name}/{relpath} has SHA-256 {digest[:16]}..., expected "
             f"{spec.sha256[:16]}...; nothing was written. The source may have changed: report it."
         )
-    _atomic_write(target, data)
+    atomic_write(target, data)
     return target
 
 
@@ -327,20 +336,8 @@ def path(name: str, *, download: bool | None = None) -> Path:
     for p, f in zip(found, dataset.files):
         target = cache_dir() / name / f.path
         if not target.exists():
-            _atomic_write(target, p.read_bytes())
+            atomic_write(target, p.read_bytes())
     return cache_dir() / name
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _http_get(url: str) -> bytes:
@@ -416,24 +413,43 @@ class BeirData:
                 f"{sum(len(v) for v in self.qrels.values()):,} judgements)")
 
 
-def _read_jsonl(file_path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    with open(file_path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+def read_jsonl(file_path: str | os.PathLike[str],
+               error: type[DatasetFormatError] = DatasetFormatError) -> Iterable[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSON-lines file.
+
+    A line that is not valid JSON, not a JSON object, or not valid UTF-8 raises ``error``
+    (:class:`DatasetFormatError` or a subclass) naming the file and the line.
+    """
+    file_path = Path(file_path)
+    with open(file_path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise error(f"{file_path}:{lineno} is not valid UTF-8 (byte {exc.start}): "
+                                         "the file is damaged or in another encoding") from None
             if not line.strip():
                 continue
             try:
-                yield lineno, json.loads(line)
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise BeirFormatError(f"{file_path}:{lineno} is not valid JSON ({exc.msg})") from None
+                raise error(f"{file_path}:{lineno} is not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise error(f"{file_path}:{lineno} is a JSON {type(row).__name__}, not an object "
+                                         "({...}): every line of a JSON-lines data file is one record")
+            yield lineno, row
 
 
 @lru_cache(maxsize=4)
-def _read_corpus(file: str, size: int, mtime_ns: int, allow_empty_docs: bool) -> dict[str, dict[str, str]]:
+def _read_corpus(fingerprint: tuple[str, int, int, int, int], allow_empty_docs: bool) -> dict[str, dict[str, str]]:
     """``corpus.jsonl`` parsed once per file version (a test split and a train split share it)."""
+    file = fingerprint[0]
     corpus: dict[str, dict[str, str]] = {}
-    for lineno, row in _read_jsonl(Path(file)):
+    for lineno, row in read_jsonl(Path(file), BeirFormatError):
         if "_id" not in row:
             raise BeirFormatError(f"{file}:{lineno} has no '_id' field")
+        if str(row["_id"]) in corpus:
+            raise BeirFormatError(f"{file}:{lineno}: document id {row['_id']!r} appears twice")
         title, text = str(row.get("title") or ""), str(row.get("text") or "")
         if not (title.strip() or text.strip()) and not allow_empty_docs:
             raise BeirFormatError(f"{file}:{lineno}: document {row['_id']!r} has no text and no title")
@@ -472,12 +488,13 @@ def load_beir(source: str | os.PathLike[str], split: str = "test", *, allow_empt
     if missing:
         raise BeirFormatError(f"{folder} is not in BEIR format: missing {', '.join(missing)} "
                               f"(expected corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
-    stat = needed[0].stat()
-    corpus = dict(_read_corpus(str(needed[0].resolve()), stat.st_size, stat.st_mtime_ns, allow_empty_docs))
+    corpus = dict(_read_corpus(_fingerprint(needed[0]), allow_empty_docs))
     all_queries = {}
-    for lineno, row in _read_jsonl(needed[1]):
+    for lineno, row in read_jsonl(needed[1], BeirFormatError):
         if "_id" not in row or "text" not in row:
             raise BeirFormatError(f"{needed[1]}:{lineno} needs '_id' and 'text' fields")
+        if str(row["_id"]) in all_queries:
+            raise BeirFormatError(f"{needed[1]}:{lineno}: query id {row['_id']!r} appears twice")
         all_queries[str(row["_id"])] = str(row["text"])
     qrels: dict[str, dict[str, int]] = {}
     with open(needed[2], encoding="utf-8") as fh:
@@ -493,32 +510,69 @@ def load_beir(source: str | os.PathLike[str], split: str = "test", *, allow_empt
     unknown = [q for q in qrels if q not in all_queries]
     if unknown:
         raise BeirFormatError(f"{needed[2]} judges {len(unknown)} queries missing from queries.jsonl, e.g. {unknown[0]!r}")
+    orphans = sorted({d for judged in qrels.values() for d in judged if d not in corpus})
+    if orphans:
+        raise BeirFormatError(f"{needed[2]} judges {len(orphans)} documents missing from corpus.jsonl, "
+                              f"e.g. {orphans[0]!r}: the qrels and the corpus are from different versions")
     queries = {q: all_queries[q] for q in qrels}
     return BeirData(corpus=corpus, queries=queries, qrels=qrels, name=name)
 
 
-def load_text(name: str = "tinyshakespeare") -> str:
-    """The text of a one-file text data set (``tinyshakespeare``)."""
+def _data_file(name: str, relpath: str, data_dir: str | os.PathLike[str] | None) -> Path:
+    """A registered data set's file (found, verified, downloaded if missing), or ``data_dir/relpath``.
+
+    An explicit ``data_dir`` is the caller's own copy, in the same layout: it is read as it is, without
+    the checksum (a test's small fixture, a newer release of the set).
+    """
+    if data_dir is None:
+        return file(name, relpath)
+    local = Path(data_dir) / relpath
+    if not local.is_file():
+        raise DatasetNotFoundError(f"{local} is missing: data_dir for {name!r} must hold {relpath} "
+                                   f"(the layout `python -m aieng.data where {name}` shows)")
+    return local
+
+
+def load_text(name: str = "tinyshakespeare", data_dir: str | os.PathLike[str] | None = None) -> str:
+    """The text of a one-file text data set (``tinyshakespeare``); ``data_dir``: a folder holding that file."""
     dataset = _get_registered(name)
-    return file(name, dataset.files[0].path).read_text(encoding="utf-8")
+    return _data_file(name, dataset.files[0].path, data_dir).read_text(encoding="utf-8")
 
 
-def load_sms_spam() -> list[tuple[str, str]]:
+def load_sms_spam(data_dir: str | os.PathLike[str] | None = None) -> list[tuple[str, str]]:
     """SMS Spam Collection as ``[(label, text), ...]`` with label ``"ham"`` or ``"spam"``."""
+    source = _data_file("sms_spam", "SMSSpamCollection", data_dir)
     rows = []
-    for line in file("sms_spam", "SMSSpamCollection").read_text(encoding="utf-8").splitlines():
-        label, text = line.split("\t", 1)
+    for lineno, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+        label, tab, text = line.partition("\t")
+        if not tab or label not in {"ham", "spam"}:
+            raise DatasetFormatError(f"{source}:{lineno}: expected 'ham<TAB>text' or 'spam<TAB>text'")
         rows.append((label, text))
     return rows
 
 
-def load_gsm8k() -> list[dict[str, Any]]:
-    """GSM8K problems: ``{"question", "answer", "final"}`` where ``final`` is the number after ``####``."""
+def load_gsm8k(data_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """GSM8K problems: ``{"question", "answer", "final"}`` where ``final`` is the number after ``####``.
+
+    ``data_dir``: a folder holding ``test_first200.jsonl`` in GSM8K's format (default: the registered set).
+    """
+    source = _data_file("gsm8k", "test_first200.jsonl", data_dir)
     rows = []
-    for _, row in _read_jsonl(file("gsm8k", "test_first200.jsonl")):
+    for lineno, row in read_jsonl(source):
+        if "question" not in row or "answer" not in row or "####" not in str(row["answer"]):
+            raise DatasetFormatError(f"{source}:{lineno}: a GSM8K record needs 'question' and an 'answer' "
+                                     "ending in '#### <number>'")
         final = row["answer"].rsplit("####", 1)[-1].strip().replace(",", "")
         rows.append({**row, "final": final})
     return rows
+
+
+def subset(items: list[Any], n: int) -> list[Any]:
+    """``n`` evenly spaced items (all when ``n`` is 0 or too large), deterministic."""
+    if n <= 0 or n >= len(items):
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
 
 
 BFCL_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance")
@@ -536,30 +590,23 @@ def load_bfcl(category: str, data_dir: str | os.PathLike[str] | None = None) -> 
     """
     if category not in BFCL_CATEGORIES:
         raise DatasetError(f"unknown BFCL category {category!r}; choose from {BFCL_CATEGORIES}")
-    if data_dir is None:
-        question_file = file("bfcl", f"BFCL_v4_{category}.json")
-        answer_file = None if category == "irrelevance" else file("bfcl", f"possible_answer/BFCL_v4_{category}.json")
-    else:
-        root = Path(data_dir)
-        question_file = root / f"BFCL_v4_{category}.json"
-        answer_file = None if category == "irrelevance" else root / "possible_answer" / f"BFCL_v4_{category}.json"
-        for p in filter(None, [question_file, answer_file]):
-            if not p.is_file():
-                raise DatasetNotFoundError(f"{p} is missing: a BFCL folder holds BFCL_v4_<category>.json and "
-                                           "possible_answer/BFCL_v4_<category>.json")
-    answers = {} if answer_file is None else {r["id"]: r["ground_truth"] for _, r in _read_jsonl(answer_file)}
-    return [{**row, "ground_truth": answers.get(row["id"], [])} for _, row in _read_jsonl(question_file)]
+    question_file = _data_file("bfcl", f"BFCL_v4_{category}.json", data_dir)
+    answer_file = (None if category == "irrelevance"
+                   else _data_file("bfcl", f"possible_answer/BFCL_v4_{category}.json", data_dir))
+    answers = {} if answer_file is None else {r["id"]: r["ground_truth"] for _, r in read_jsonl(answer_file)}
+    return [{**row, "ground_truth": answers.get(row["id"], [])} for _, row in read_jsonl(question_file)]
 
 
-def load_pubmedqa(split: str = "test") -> list[dict[str, Any]]:
+def load_pubmedqa(split: str = "test", data_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """PubMedQA PQA-L items: ``{"pmid", "question", "context", "label", "long_answer"}``.
 
-    ``split="test"`` gives the official 500-question test split, ``"all"`` all 1,000.
+    ``split="test"`` gives the official 500-question test split, ``"all"`` all 1,000. ``data_dir``: a
+    folder holding ``ori_pqal.json`` and ``test_ground_truth.json``.
     """
-    items = json.loads(file("pubmedqa", "ori_pqal.json").read_text(encoding="utf-8"))
+    items = json.loads(_data_file("pubmedqa", "ori_pqal.json", data_dir).read_text(encoding="utf-8"))
     keep: Callable[[str], bool]
     if split == "test":
-        test_ids = set(json.loads(file("pubmedqa", "test_ground_truth.json").read_text(encoding="utf-8")))
+        test_ids = set(json.loads(_data_file("pubmedqa", "test_ground_truth.json", data_dir).read_text(encoding="utf-8")))
         keep = test_ids.__contains__
     elif split == "all":
         keep = lambda _pmid: True  # noqa: E731

@@ -1,4 +1,4 @@
-"""Unit tests of aieng.agents, aieng.memory and aieng.planning (Month 9), with a scripted test double."""
+"""Unit tests of aieng.agents, aieng.agents.memory and aieng.agents.planning (Month 9), with a scripted test double."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from aieng.agents import STOP_REASONS, Agent, ReasoningEngine, ScriptedChatModel, Trace
+from aieng.agents import STOP_REASONS, Agent, ReasoningEngine, Trace
+from _doubles import ScriptedChatModel
 from aieng.llm import LLMError
-from aieng.memory import ConversationBuffer, LongTermMemory, extractive_summary
-from aieng.planning import PlanError, Task, TaskGraph, execute, plan_from_calls
-from aieng.tools import Call, Tool, ToolBox, calculator
+from aieng.agents.memory import ConversationBuffer, LongTermMemory, extractive_summary
+from aieng.agents.planning import PlanError, Task, TaskGraph, execute, plan_from_calls
+from aieng.agents.callsyntax import Call
+from aieng.agents.tools import Tool, ToolBox, calculator
 
 
 def agent_with(replies, tools=(calculator,), **kw):

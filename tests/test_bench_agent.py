@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from aieng.agents import ScriptedChatModel
-from aieng.bench.agent import format_table, last_number, run_bfcl, run_gsm8k, subset
+from _doubles import ScriptedChatModel
+from aieng.agents.scoring import last_number
+from aieng.bench.agent import format_table, run_bfcl, run_gsm8k
+from aieng.data import subset
 
 FN = {"name": "area", "description": "Area of a rectangle.", "parameters": {"type": "dict", "properties": {
     "w": {"type": "integer"}, "h": {"type": "integer"}}, "required": ["w", "h"]}}

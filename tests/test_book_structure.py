@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from aieng.book import FRONT_MATTER_KEYS, front_matter, syllabus
-from aieng.check import registry
+from aieng.book import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p for folder in ("chapters", "labs") for p in (ROOT / folder).rglob("*.ipynb")
@@ -118,7 +118,7 @@ def test_checked_exercises_exist_and_widget_outputs_stay_off_the_site(path):
         if cell.cell_type != "code":
             continue
         for name in re.findall(r"check\(\s*[\"']([0-9]{2}\.[\w-]+)[\"']", cell.source):
-            assert name in known, f"cell {i} checks {name!r}, which aieng/exercises does not define"
+            assert name in known, f"cell {i} checks {name!r}, which aieng/book/exercises does not define"
         if re.search(r"\binteract(ive)?\(|widgets\.\w+\(", cell.source):
             assert "remove-output" in cell.metadata.get("tags", []), \
                 f"cell {i} shows a widget: tag it remove-output and put a static figure beside it"

@@ -1,4 +1,4 @@
-"""aieng.check: verdicts, hints, strict mode, and never crashing the learner's notebook."""
+"""aieng.book.checker: verdicts, hints, strict mode, and never crashing the learner's notebook."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from aieng import check as check_mod
-from aieng.check import Case, CheckFailed, check, equal, exercise
+from aieng.book import checker as check_mod
+from aieng.book import Case, CheckFailed, check, equal, exercise
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Unit tests of aieng.concurrency (Month 1, chapters/01-python/03-concurrency)."""
+"""Unit tests of aieng.foundations.concurrency (Month 1, chapters/01-python/03-concurrency)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from aieng.concurrency import async_io_task, count_primes, io_task, measure, predicted_time, run_async
+from aieng.foundations.concurrency import async_io_task, count_primes, io_task, measure, predicted_time, run_async
 
 
 def _sieve_count(n: int) -> int:

@@ -1,4 +1,4 @@
-"""Unit tests of aieng.constrain (Month 9): the call grammar and the from-scratch regex constraint."""
+"""Unit tests of aieng.llm.constrain (Month 9): the call grammar and the from-scratch regex constraint."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from aieng.constrain import RegexConstraint, call_regex
-from aieng.tools import parse_calls
+from aieng.agents.callsyntax import call_regex, parse_calls
+from aieng.llm.constrain import RegexConstraint
 
 FNS = [
     {"name": "math.hypot", "parameters": {"type": "dict", "properties": {

@@ -24,7 +24,8 @@ def isolated(tmp_path, monkeypatch):
     """An empty AIENG_DATA and an empty cache: nothing is on disk."""
     monkeypatch.setenv("AIENG_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("AIENG_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("AIENG_OFFLINE", raising=False)
+    for name in ("AIENG_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
     data._ARCHIVES.clear()
     return tmp_path
 

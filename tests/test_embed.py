@@ -1,11 +1,11 @@
-"""aieng.embed: the bundled all-MiniLM-L6-v2, shapes, normalisation and bad input."""
+"""aieng.retrieval.embed: the bundled all-MiniLM-L6-v2, shapes, normalisation and bad input."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aieng.embed import EmbedderNotFoundError, load_embedder
+from aieng.retrieval.embed import EmbedderNotFoundError, load_embedder
 
 
 @pytest.fixture(scope="module")

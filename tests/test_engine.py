@@ -1,4 +1,4 @@
-"""Tests of aieng.kernels (the fused GGUF block kernel) and aieng.engine (the small Llama engine).
+"""Tests of aieng.llm.kernels (the fused GGUF block kernel) and aieng.llm.engine (the small Llama engine).
 
 The kernel is checked against a plain fp32 product with the dequantised weights; the engine against
 transformers running the same fp32 weights: logits, greedy answers and constrained decoding.
@@ -13,10 +13,9 @@ import pytest
 import torch
 from _doubles import one_thread  # noqa: F401  (fixture)
 
-from aieng import kernels
-from aieng import llm as llm_module
-from aieng.engine import KVCache, LlamaEngine, supports, top_p_filter
-from aieng.kernels import BlockMatrix, KernelUnavailable
+from aieng.llm import kernels
+from aieng.llm.engine import KVCache, LlamaEngine, supports, top_p_filter
+from aieng.llm.kernels import BlockMatrix, KernelUnavailable
 from aieng.llm import GREEDY_PROMPTS, SMOLLM2_GGUF, load_chat_model, smollm2_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -200,11 +199,12 @@ def test_default_model_runs_on_the_engine(fp32):
     # a copy whose model was replaced (fine-tuning in Month 7) must not keep decoding the old weights
     tuned = copy.copy(default)
     tuned.model = copy.deepcopy(fp32.model)
-    assert tuned._engine() is None and default._engine() is default.engine
+    assert tuned.active_engine() is None and default.active_engine() is default.engine
 
 
 def test_constrained_decoding_is_the_same_on_the_engine(fp32):
-    from aieng.constrain import call_regex, decode_llguidance
+    from aieng.agents.callsyntax import call_regex
+    from aieng.llm.constrain import decode_llguidance
 
     default = load_chat_model("smollm2", device="cpu")
     schema = [{"name": "get_weather", "description": "Weather in a city",

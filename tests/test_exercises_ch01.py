@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aieng.check import CheckFailed, check, registry
-from aieng.concurrency import count_primes
+from aieng.book import CheckFailed, check, registry
+from aieng.foundations.concurrency import count_primes
 
 
 # ---- reference answers ------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from aieng.bpe import merge_pair
-from aieng.check import check, registry
+from aieng.llm.bpe import merge_pair
+from aieng.book import check, registry
 
 
 def causal_mask(T):

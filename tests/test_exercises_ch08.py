@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from aieng.check import CheckFailed, check
+from aieng.book import CheckFailed, check
 
 
 def cosine(a, b):
@@ -118,6 +118,6 @@ def test_reference_passes_and_wrong_answer_fails(name):
 
 
 def test_every_ch08_exercise_is_covered():
-    from aieng.check import registry
+    from aieng.book import registry
 
     assert {n for n in registry() if n.startswith("08.")} == set(CASES)

@@ -9,7 +9,7 @@ import typing
 import pytest
 import regex
 
-from aieng.check import check
+from aieng.book import check
 
 
 def parse_call(text):

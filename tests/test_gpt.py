@@ -1,4 +1,4 @@
-"""Unit tests of aieng.gpt (the Month 7 GPT), aieng.bpe and the chargpt benchmark."""
+"""Unit tests of aieng.llm.gpt (the Month 7 GPT), aieng.llm.bpe and the chargpt benchmark."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from _doubles import one_thread  # noqa: F401  (fixture)
 
-from aieng.bpe import BPETokenizer, merge_pair, merge_word, pretokenize
-from aieng.gpt import (GPT, CharTokenizer, GPTConfig, TrainConfig, get_batch, lr_at, split_data, train)
+from aieng.llm.bpe import BPETokenizer, merge_pair, merge_word, pretokenize
+from aieng.llm.gpt import (GPT, CharTokenizer, GPTConfig, TrainConfig, get_batch, lr_at, split_data, train)
 
 TINY = GPTConfig(vocab_size=11, seq_len=16, n_layers=2, n_heads=2, d_model=16)
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from _doubles import one_thread  # noqa: F401  (fixture)
 
-from aieng import llm as llm_module
+from aieng.llm import local as llm_module
 from aieng.llm import (DEFAULT_DTYPE, GREEDY_PROMPTS, LLMError, ModelNotFoundError, OpenAIChatModel,
                        load_chat_model)
 

@@ -1,11 +1,11 @@
-"""Unit tests of aieng.rag (Month 8): chunking, prompt packing, citations, the refusal gate."""
+"""Unit tests of aieng.retrieval.rag (Month 8): chunking, prompt packing, citations, the refusal gate."""
 
 from __future__ import annotations
 
 
 import pytest
 
-from aieng.rag import (DONT_KNOW, RAG, Source, attribute, build_prompt, chunk_documents, chunk_text,
+from aieng.retrieval.rag import (DONT_KNOW, RAG, Source, attribute, build_prompt, chunk_documents, chunk_text,
                        count_tokens, extract_citations, relevance)
 from _doubles import HashEmbedder
 from aieng.retrieval import BM25Retriever, Hit
@@ -112,7 +112,7 @@ def test_rag_adds_post_hoc_citations_and_refuses_when_weak():
 
 
 def test_tidy_keeps_complete_distinct_sentences():
-    from aieng.rag import tidy
+    from aieng.retrieval.rag import tidy
 
     assert tidy("A is B [1]. A is B [1]. [2] Source text. And then the", 2) == "A is B [1]."
     assert tidy("One. Two! Three?", 2) == "One. Two!"
@@ -123,14 +123,14 @@ def test_tidy_keeps_complete_distinct_sentences():
 
 
 def test_markdown_sections_ignore_code_fences():
-    from aieng.rag import markdown_sections
+    from aieng.retrieval.corpora import markdown_sections
 
     text = "intro\n# A\nalpha\n```\n# not a heading\n```\n## Empty\n## B\nbeta"
     assert markdown_sections(text) == [("", "intro"), ("A", "alpha\n```\n# not a heading\n```"), ("B", "beta")]
 
 
 def test_code_symbols_and_import_graph(tmp_path):
-    from aieng.rag import code_symbols, import_graph
+    from aieng.retrieval.corpora import code_symbols, import_graph
 
     pkg = tmp_path / "pkg"
     pkg.mkdir()

@@ -247,7 +247,7 @@ def test_evaluate_matches_hand_computed_ndcg():
 
 @pytest.fixture(scope="module")
 def embedder():
-    from aieng.embed import load_embedder
+    from aieng.retrieval.embed import load_embedder
 
     return load_embedder()
 

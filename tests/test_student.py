@@ -1,4 +1,4 @@
-"""aieng.student: student copies keep exercises and checks, lose the worked solutions."""
+"""aieng.book.student: student copies keep exercises and checks, lose the worked solutions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 
-from aieng.student import main, strip_solutions
+from aieng.book.student import main, strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Unit tests of aieng.tools (Month 9): schemas, validation, safe calls, the call format and the BFCL checker."""
+"""Unit tests of aieng.agents.tools (Month 9): schemas, validation, safe calls, the call format and the BFCL checker."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Literal
 
 import pytest
 
-from aieng.tools import (Call, CallParseError, Tool, ToolBox, calculator, check_calls, format_calls, parse_calls,
-                         schema_from_hints)
+from aieng.agents.callsyntax import Call, CallParseError, format_calls, parse_calls
+from aieng.agents.tools import Tool, ToolBox, calculator, check_calls, schema_from_hints
 
 
 def book_flight(city: str, seats: int = 1, cabin: Literal["economy", "business"] = "economy",

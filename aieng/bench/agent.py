@@ -4,19 +4,18 @@
 ``python -m aieng.bench agent --suite gsm8k [--limit N]``
 
 BFCL: each item is one reasoning-engine decision (one step) on the offered functions, scored by the AST checker
-:func:`aieng.tools.check_calls`. ``valid_call_rate`` is the share of replies that parse as a call list
+:func:`aieng.agents.tools.check_calls`. ``valid_call_rate`` is the share of replies that parse as a call list
 (``[]`` included); ``accuracy`` the share judged correct (for ``irrelevance``: no call made). With
 ``--n-per-category N`` a fixed, evenly spaced subset of each category is used (the same items for every
 decoding), e.g. items 0, k, 2k, ... of the shared half.
 
 GSM8K: ``without_tools`` asks for a step-by-step answer and reads the last number; ``with_calculator`` runs the
-:class:`aieng.agents.Agent` with :func:`aieng.tools.calculator` and a numeric ``final_answer``.
+:class:`aieng.agents.Agent` with :func:`aieng.agents.tools.calculator` and a numeric ``final_answer``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 import time
@@ -41,14 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "when other processes share the cores)")
 
 
-def subset(items: list[Any], n: int) -> list[Any]:
-    """``n`` evenly spaced items (all when ``n`` is 0 or too large), deterministic."""
-    if n <= 0 or n >= len(items):
-        return list(items)
-    step = len(items) / n
-    return [items[int(i * step)] for i in range(n)]
-
-
 def _progress(i: int, total: int, label: str, t0: float) -> None:
     if i == total or i % 10 == 0:
         print(f"  {label}: {i}/{total} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
@@ -58,8 +49,8 @@ def run_bfcl(model: Any, decoding: str, n_per_category: int = 0, data_dir: str |
              categories: list[str] | None = None, max_new_tokens: int = 128) -> dict[str, Any]:
     """Score one decoding strategy on BFCL; returns the result dict (see module docstring)."""
     from aieng.agents import Decision, ReasoningEngine, system_prompt
-    from aieng.data import BFCL_CATEGORIES, load_bfcl
-    from aieng.tools import check_calls
+    from aieng.agents.tools import check_calls
+    from aieng.data import BFCL_CATEGORIES, load_bfcl, subset
 
     engine = ReasoningEngine(model, decoding=decoding, max_new_tokens=max_new_tokens)
     cats: dict[str, Any] = {}
@@ -94,52 +85,22 @@ def run_bfcl(model: Any, decoding: str, n_per_category: int = 0, data_dir: str |
             "wall_s": round(time.perf_counter() - t_start, 1)}
 
 
-_NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def last_number(text: str) -> float | None:
-    """The last number in ``text`` (commas removed), or ``None``."""
-    found = _NUM.findall(text)
-    if not found:
-        return None
-    try:
-        return float(found[-1].replace(",", ""))
-    except ValueError:
-        return None
-
-
-def same_number(pred: Any, gold: str) -> bool:
-    """``pred`` equals GSM8K's final answer (numerically)."""
-    try:
-        return pred is not None and math.isclose(float(pred), float(gold), rel_tol=0, abs_tol=1e-6)
-    except (TypeError, ValueError):
-        return False
-
-
 def _stated_answer(text: str) -> bool:
     """True once the text states "answer is <number>" and the number has visibly ended."""
     return re.search(r"answer is\s*\$?-?[\d,]*\d(?:\.\d+)?(?=[^\d.,]|[.,][^\d])", text) is not None
 
 
-GSM8K_INSTRUCTIONS = ("Solve the math problem. Use calculator for every arithmetic step, "
-                      "then call final_answer with the number.")
 
 
 def run_gsm8k(model: Any, limit: int = 0, max_steps: int = 4, data_dir: str | None = None) -> dict[str, Any]:
     """GSM8K accuracy with the calculator agent and without tools."""
     from aieng.agents import Agent, ReasoningEngine
-    from aieng.constrain import decode_free
-    from aieng.data import _read_jsonl, load_gsm8k
-    from aieng.tools import ToolBox, calculator
+    from aieng.agents.scoring import GSM8K_INSTRUCTIONS, last_number, same_number
+    from aieng.agents.tools import ToolBox, calculator
+    from aieng.data import load_gsm8k
+    from aieng.llm.constrain import decode_free
 
-    if data_dir:
-        from pathlib import Path
-
-        rows = []
-        for _, r in _read_jsonl(Path(data_dir) / "test_first200.jsonl"):
-            rows.append({**r, "final": r["answer"].rsplit("####", 1)[-1].strip().replace(",", "")})
-    else:
-        rows = load_gsm8k()
+    rows = load_gsm8k(data_dir)
     rows = rows[:limit] if limit > 0 else rows
     t_start = time.perf_counter()
     # without tools

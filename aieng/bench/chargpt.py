@@ -1,7 +1,7 @@
 """Character-level GPT on tiny Shakespeare for a fixed wall-time budget (Month 7).
 
-``python -m aieng.bench chargpt --minutes 3`` trains :data:`aieng.gpt.CPU_3MIN` on CPU (or
-:data:`aieng.gpt.NANOGPT_SHAKESPEARE_CHAR` with bf16 autocast and ``torch.compile`` on CUDA) and
+``python -m aieng.bench chargpt --minutes 3`` trains :data:`aieng.llm.gpt.CPU_3MIN` on CPU (or
+:data:`aieng.llm.gpt.NANOGPT_SHAKESPEARE_CHAR` with bf16 autocast and ``torch.compile`` on CUDA) and
 prints the best validation loss, the training throughput and every setting used.
 """
 
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def tier_settings(device: str) -> tuple[Any, Any]:
     """The default model and training settings of a device tier: ``(GPTConfig, TrainConfig)``."""
-    from aieng.gpt import CPU_3MIN, NANOGPT_SHAKESPEARE_CHAR, TrainConfig
+    from aieng.llm.gpt import CPU_3MIN, NANOGPT_SHAKESPEARE_CHAR, TrainConfig
 
     if device == "cuda":
         return NANOGPT_SHAKESPEARE_CHAR, TrainConfig(batch_size=64, lr=1e-3, min_lr=1e-4, warmup_fraction=0.03,
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from aieng import device as pick_device
     from aieng import seed_everything
     from aieng.data import load_text
-    from aieng.gpt import GPT, CharTokenizer, split_data, train
+    from aieng.llm.gpt import GPT, CharTokenizer, split_data, train
 
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be > 0, got {args.minutes}")
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model = GPT(model_cfg)
     result = train(model, train_data, val_data, train_cfg, progress=True)
     # the final estimate uses more batches than the periodic ones, so the reported figure is steadier
-    from aieng.gpt import estimate_loss
+    from aieng.llm.gpt import estimate_loss
 
     final_val = estimate_loss(model, val_data, 64, 50, device, train_cfg.amp, seed=args.seed + 99)
     return {

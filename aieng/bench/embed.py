@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from aieng.embed import load_embedder
+    from aieng.retrieval.embed import load_embedder
 
     embedder = load_embedder(args.model)
     words = ("model data vector search answer question token layer agent memory tool plan retrieve "

@@ -18,7 +18,7 @@ VARIANTS: dict[str, str] = {
     "bf16": "bfloat16 weights and activations (weights rounded to 8 significant bits)",
     "int8": "torch.ao quantize_dynamic: int8 weights (one scale per output channel, re-quantised from the "
             "dequantised Q4_1 weights) and int8 activations quantised per call; output head in fp32",
-    "gguf": "the GGUF file's own Q4_1/Q8_0 blocks through aieng's C kernel (aieng.engine), fp32 activations; "
+    "gguf": "the GGUF file's own Q4_1/Q8_0 blocks through aieng's C kernel (aieng.llm.engine), fp32 activations; "
             "every weight equals fp32's, only the order of additions differs",
 }
 

@@ -66,8 +66,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from aieng.data import load_beir
-    from aieng.embed import load_embedder
-    from aieng.retrieval import BM25Retriever, DenseRetriever, HybridRetriever, evaluate, run_from_hits
+    from aieng.retrieval import (
+        BM25Retriever,
+        DenseRetriever,
+        HybridRetriever,
+        evaluate,
+        run_from_hits,
+    )
+    from aieng.retrieval.embed import load_embedder
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]

@@ -1,0 +1,68 @@
+"""Months 9 and 10, agents: the loop and its five components (reasoning engine, memory, tools, planning,
+execution layer), the tool-call syntax, and the sandbox that runs model-written code.
+
+Modules: :mod:`~aieng.agents.loop` (the agent loop and its trace), :mod:`~aieng.agents.callsyntax` (the
+``[f(a=1)]`` grammar and parser), :mod:`~aieng.agents.tools`, :mod:`~aieng.agents.memory`,
+:mod:`~aieng.agents.planning` and :mod:`~aieng.agents.sandbox` (import it by its full name).
+
+>>> from aieng.agents import Agent, ReasoningEngine, ToolBox, calculator
+"""
+
+from aieng.agents.callsyntax import (
+                               Call,
+                               CallParseError,
+                               call_regex,
+                               format_calls,
+                               parse_calls,
+)
+from aieng.agents.loop import (
+                               STOP_REASONS,
+                               Agent,
+                               Decision,
+                               ReasoningEngine,
+                               Step,
+                               Trace,
+                               final_answer_schema,
+                               system_prompt,
+                               trace_viewer,
+)
+from aieng.agents.memory import ConversationBuffer, LongTermMemory
+from aieng.agents.planning import PlanError, Task, TaskGraph, execute, plan_from_calls
+from aieng.agents.tools import (
+                               Observation,
+                               Tool,
+                               ToolBox,
+                               calculator,
+                               check_calls,
+                               schema_from_hints,
+)
+
+__all__ = [
+    "Agent",
+    "ReasoningEngine",
+    "Decision",
+    "Step",
+    "Trace",
+    "STOP_REASONS",
+    "system_prompt",
+    "final_answer_schema",
+    "trace_viewer",
+    "Call",
+    "CallParseError",
+    "parse_calls",
+    "format_calls",
+    "call_regex",
+    "Tool",
+    "ToolBox",
+    "Observation",
+    "calculator",
+    "check_calls",
+    "schema_from_hints",
+    "ConversationBuffer",
+    "LongTermMemory",
+    "Task",
+    "TaskGraph",
+    "PlanError",
+    "execute",
+    "plan_from_calls",
+]

@@ -1,0 +1,426 @@
+"""Tools for agents: Python functions as JSON-schema tools, validated calls, and an AST checker of calls.
+
+Taught in Month 9 (chapters/09-agents); the tool layer of the agent lab.
+
+>>> def add(a: int, b: int = 0) -> int:
+...     '''Add two integers.
+...
+...     Parameters
+...     ----------
+...     a
+...         The first number.
+...     b
+...         The second number.
+...     '''
+...     return a + b
+>>> box = ToolBox([Tool.from_function(add)])
+>>> box.call("add", {"a": "two"}).ok                  # validation error -> an observation, not a crash
+False
+
+Pieces:
+
+- :func:`schema_from_hints`: a function's JSON schema from type hints and a numpy-style docstring, from scratch.
+  :class:`Tool` uses pydantic for the same job (and for validation); the chapter asserts the two agree.
+- :class:`ToolBox`: calls a tool by name with arguments from a model. Unknown tools, invalid arguments, a tool that
+  raises and a tool that hangs all come back as an :class:`Observation` with ``ok=False``; nothing propagates.
+- the call syntax ``[f(a=1), g(b="x")]`` the agents emit is parsed in :mod:`aieng.agents.callsyntax`.
+- :func:`check_calls`: a BFCL-style AST checker (name, parameters, types and accepted values; order-free for
+  parallel calls), used by ``python -m aieng.bench agent``.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import threading
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aieng.agents.callsyntax import (
+    Call,
+    CallParseError,
+    format_calls,
+    parse_calls,
+    type_matches,
+)
+
+__all__ = [
+    "Tool",
+    "ToolBox",
+    "Observation",
+    "schema_from_hints",
+    "docstring_params",
+    "check_calls",
+    "render_signature",
+    "calculator",
+]
+
+
+# ----------------------------------------------------------------------------- schemas
+
+
+def docstring_params(doc: str | None) -> tuple[str, dict[str, str]]:
+    """Summary line and ``{parameter: description}`` from a numpy-style docstring."""
+    if not doc:
+        return "", {}
+    text = inspect.cleandoc(doc)
+    summary = text.split("\n\n", 1)[0].replace("\n", " ").strip()
+    params: dict[str, str] = {}
+    m = re.search(r"^Parameters\n-+\n(.*?)(?:\n\n[A-Z][A-Za-z ]*\n-+\n|\Z)", text, flags=re.S | re.M)
+    if m:
+        current = None
+        for line in m.group(1).splitlines():
+            if line and not line.startswith(" "):
+                current = line.split(":", 1)[0].strip()
+                params[current] = ""
+            elif current and line.strip():
+                params[current] = (params[current] + " " + line.strip()).strip()
+    return summary, params
+
+
+_PRIMITIVES = {int: "integer", float: "number", str: "string", bool: "boolean"}
+
+
+def _type_schema(hint: Any) -> dict[str, Any]:
+    """JSON schema of one type hint (from scratch: primitives, list, dict, Literal, Optional)."""
+    if hint in _PRIMITIVES:
+        return {"type": _PRIMITIVES[hint]}
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        kinds = {_PRIMITIVES[type(a)] for a in args}
+        out: dict[str, Any] = {"enum": list(args)}
+        if len(kinds) == 1:
+            out["type"] = kinds.pop()
+        return out
+    if origin in (list, Sequence) or hint is list:
+        return {"type": "array", "items": _type_schema(args[0])} if args else {"type": "array", "items": {}}
+    if origin is dict or hint is dict:
+        return ({"type": "object", "additionalProperties": _type_schema(args[1])} if args
+                else {"type": "object", "additionalProperties": True})
+    if origin in (typing.Union, types.UnionType):
+        non_null = [a for a in args if a is not type(None)]
+        parts = [_type_schema(a) for a in non_null] + ([{"type": "null"}] if len(non_null) < len(args) else [])
+        return {"anyOf": parts}
+    raise TypeError(f"no JSON schema for type hint {hint!r}; use int, float, str, bool, list[...], dict[str, ...], "
+                    "Literal[...] or X | None")
+
+
+def schema_from_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The ``{"name", "description", "parameters"}`` tool schema of ``fn``, from scratch.
+
+    Every parameter needs a type hint; parameters without a default are required; descriptions come from
+    the numpy-style docstring. Raises ``TypeError`` for a parameter without a hint or with ``*args``.
+    """
+    hints = typing.get_type_hints(fn)
+    summary, docs = docstring_params(fn.__doc__)
+    props: dict[str, Any] = {}
+    required = []
+    for name, p in inspect.signature(fn).parameters.items():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TypeError(f"{fn.__name__}: *args/**kwargs cannot be described by a schema")
+        if name not in hints:
+            raise TypeError(f"{fn.__name__}: parameter {name!r} has no type hint")
+        prop = _type_schema(hints[name])
+        if name in docs:
+            prop["description"] = docs[name]
+        if p.default is p.empty:
+            required.append(name)
+        else:
+            prop["default"] = p.default
+        props[name] = prop
+    return {"name": fn.__name__, "description": summary,
+            "parameters": {"type": "object", "properties": props, "required": required}}
+
+
+def _strip_titles(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _strip_titles(v) for k, v in schema.items() if k != "title"}
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+@dataclass
+class Tool:
+    """A callable the model may use: name, description, JSON schema of its parameters, and a validator.
+
+    Build one with :meth:`from_function`; the parameters' schema and the validation both come from pydantic
+    (``validate_call`` semantics: ``"3"`` is accepted for an ``int``, ``"three"`` is not).
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    fn: Callable[..., Any]
+    timeout_s: float = 10.0
+    _model: Any = field(default=None, repr=False)
+
+    @classmethod
+    def from_function(cls, fn: Callable[..., Any], name: str | None = None, timeout_s: float = 10.0) -> Tool:
+        """Make a tool of a typed, documented function."""
+        import pydantic
+
+        hints = typing.get_type_hints(fn)
+        summary, docs = docstring_params(fn.__doc__)
+        fields: dict[str, Any] = {}
+        for pname, p in inspect.signature(fn).parameters.items():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{fn.__name__}: *args/**kwargs cannot be described by a schema")
+            if pname not in hints:
+                raise TypeError(f"{fn.__name__}: parameter {pname!r} has no type hint")
+            default = ... if p.default is p.empty else p.default
+            fields[pname] = (hints[pname], pydantic.Field(default, description=docs.get(pname)))
+        model = pydantic.create_model(f"{fn.__name__}_args", __config__=pydantic.ConfigDict(extra="forbid"), **fields)
+        schema = _strip_titles(model.model_json_schema())
+        schema.pop("additionalProperties", None)
+        schema.setdefault("required", [])
+        return cls(name or fn.__name__, summary, schema, fn, timeout_s, model)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """``{"name", "description", "parameters"}``, the form agents and the grammar builder read."""
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated (and coerced) arguments; raises ``pydantic.ValidationError`` when they do not fit."""
+        if self._model is None:
+            return dict(arguments)
+        return self._model.model_validate(dict(arguments)).model_dump()
+
+
+@dataclass
+class Observation:
+    """What a tool call gave back, as the model will read it."""
+
+    tool: str
+    ok: bool
+    content: str
+    value: Any = None
+    error: str | None = None
+
+    def __str__(self) -> str:
+        return self.content if self.ok else f"Error: {self.error}"
+
+
+class ToolBox:
+    """Tools by name, called safely: every failure becomes an :class:`Observation` with ``ok=False``.
+
+    Parameters
+    ----------
+    tools
+        :class:`Tool` objects or plain typed functions.
+    max_chars
+        Longest observation text handed back to the model (the rest is cut, and the cut is said).
+    """
+
+    def __init__(self, tools: Sequence[Tool | Callable[..., Any]] = (), max_chars: int = 2000) -> None:
+        self.tools: dict[str, Tool] = {}
+        self.max_chars = max_chars
+        for t in tools:
+            self.add(t)
+
+    def add(self, tool: Tool | Callable[..., Any]) -> Tool:
+        """Register a tool (a function is wrapped with :meth:`Tool.from_function`)."""
+        t = tool if isinstance(tool, Tool) else Tool.from_function(tool)
+        self.tools[t.name] = t
+        return t
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.tools
+
+    def __len__(self) -> int:
+        return len(self.tools)
+
+    @property
+    def schemas(self) -> list[dict[str, Any]]:
+        """The schemas of every tool."""
+        return [t.schema for t in self.tools.values()]
+
+    def call(self, name: str, arguments: Mapping[str, Any] | None = None) -> Observation:
+        """Call tool ``name``; never raises.
+
+        Unknown tool, invalid arguments, an exception inside the tool, or no answer within the tool's
+        ``timeout_s`` each give ``ok=False`` with an error the model can read. (A hung tool's thread cannot be
+        killed from Python; it is abandoned as a daemon thread. Tools that may hang for real belong in a
+        subprocess, like :func:`aieng.agents.sandbox.run_python`.)
+        """
+        import pydantic
+
+        tool = self.tools.get(name)
+        if tool is None:
+            return Observation(name, False, "", error=f"unknown tool {name!r}; available: {sorted(self.tools)}")
+        try:
+            args = tool.validate(arguments or {})
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
+            return Observation(name, False, "", error=f"invalid arguments for {name}: {problems}")
+        except Exception as exc:  # a validator bug must not kill the loop either
+            return Observation(name, False, "", error=f"invalid arguments for {name}: {exc}")
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["value"] = tool.fn(**args)
+            except BaseException as exc:  # noqa: BLE001 - reported as an observation
+                result["error"] = f"{type(exc).__name__}: {exc}"
+
+        thread = threading.Thread(target=work, daemon=True, name=f"tool-{name}")
+        thread.start()
+        thread.join(tool.timeout_s)
+        if thread.is_alive():
+            return Observation(name, False, "", error=f"{name} did not answer within {tool.timeout_s:g} s (timed out)")
+        if "error" in result:
+            return Observation(name, False, "", error=f"{name} raised {result['error']}")
+        value = result.get("value")
+        text = str(value)
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars] + f" ... [{len(text) - self.max_chars} more characters cut]"
+        return Observation(name, True, text, value=value)
+
+
+def render_signature(schema: Mapping[str, Any], max_description: int = 100) -> str:
+    """One compact line per tool for a prompt: ``name(a: integer, b: string = ...) - description``."""
+    params = schema.get("parameters") or {}
+    req = set(params.get("required") or [])
+    parts = []
+    for k, v in (params.get("properties") or {}).items():
+        t = v.get("type", "any")
+        if "enum" in v:
+            t = "|".join(map(repr, v["enum"][:6]))
+        parts.append(f"{k}: {t}" + ("" if k in req else "?"))
+    desc = (schema.get("description") or "").strip().replace("\n", " ")
+    if len(desc) > max_description:
+        desc = desc[: max_description - 3] + "..."
+    return f"{schema['name']}({', '.join(parts)}) - {desc}"
+
+
+# ----------------------------------------------------------------------------- BFCL-style AST checker
+
+
+def _norm_str(s: str) -> str:
+    """BFCL-style string normalisation: lower case, no spaces or common punctuation."""
+    return re.sub(r"[ ,./\-_*^]", "", s.lower())
+
+
+def _value_eq(got: Any, want: Any) -> bool:
+    if isinstance(want, str) and isinstance(got, str):
+        return _norm_str(got) == _norm_str(want)
+    if isinstance(want, bool) or isinstance(got, bool):
+        return got is want if isinstance(want, bool) and isinstance(got, bool) else False
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+        return float(got) == float(want)
+    if isinstance(want, (list, tuple)) and isinstance(got, (list, tuple)):
+        return len(want) == len(got) and all(_value_eq(g, w) for g, w in zip(got, want))
+    if isinstance(want, dict) and isinstance(got, dict):
+        for k, accepted in want.items():
+            options = accepted if isinstance(accepted, list) else [accepted]
+            if k not in got:
+                if "" not in options:
+                    return False
+                continue
+            if not any(_value_eq(got[k], o) for o in options if o != ""):
+                return False
+        return set(got) <= set(want)
+    return got == want
+
+
+def _check_one(call: Call, truth: Mapping[str, Mapping[str, list[Any]]],
+               schemas: Mapping[str, Mapping[str, Any]]) -> str | None:
+    (fname, params), = truth.items()
+    if call.name != fname:
+        return f"wrong function {call.name!r} (expected {fname!r})"
+    props = ((schemas.get(fname) or {}).get("parameters") or {}).get("properties") or {}
+    for k, v in call.arguments.items():
+        if k not in params:
+            return f"{fname}: unexpected parameter {k!r}"
+        t = (props.get(k) or {}).get("type", "any")
+        if not type_matches(v, t):
+            return f"{fname}: {k}={v!r} is not of type {t}"
+        accepted = [a for a in params[k] if a != ""]
+        if accepted and not any(_value_eq(v, a) for a in accepted):
+            return f"{fname}: {k}={v!r} is not an accepted value ({accepted[:3]})"
+    for k, accepted in params.items():
+        if k not in call.arguments and "" not in accepted:
+            return f"{fname}: missing required parameter {k!r}"
+    return None
+
+
+def check_calls(calls: Sequence[Call], ground_truth: Sequence[Mapping[str, Any]],
+                functions: Sequence[Mapping[str, Any]]) -> tuple[bool, str]:
+    """BFCL-style AST check of predicted calls against accepted answers.
+
+    Parameters
+    ----------
+    calls
+        The parsed prediction.
+    ground_truth
+        BFCL's ``[{func_name: {param: [accepted values, "" = may be omitted]}}, ...]``; ``[]`` means no call
+        is correct (the irrelevance category).
+    functions
+        The offered schemas (for the type checks).
+
+    Returns
+    -------
+    (ok, reason)
+        ``reason`` says what was wrong, or ``"ok"``. Parallel calls match in any order.
+    """
+    if not ground_truth:
+        return (not calls, "ok" if not calls else f"made {len(calls)} call(s) where none fits")
+    if len(calls) != len(ground_truth):
+        return False, f"made {len(calls)} call(s), expected {len(ground_truth)}"
+    schemas = {f["name"]: f for f in functions}
+    unmatched = list(range(len(calls)))
+    for truth in ground_truth:
+        reasons = []
+        for j in unmatched:
+            problem = _check_one(calls[j], truth, schemas)
+            if problem is None:
+                unmatched.remove(j)
+                break
+            reasons.append(problem)
+        else:
+            return False, reasons[0] if reasons else "no call left to match"
+    return True, "ok"
+
+
+# ----------------------------------------------------------------------------- a first tool
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a ** b,
+}
+
+
+def calculator(expression: str) -> float:
+    """Evaluate an arithmetic expression such as (3 + 4) * 2 / 7.
+
+    Parameters
+    ----------
+    expression
+        Numbers, + - * / // % ** and parentheses; nothing else.
+    """
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            left, right = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Pow) and abs(right) > 100:
+                raise ValueError("exponent too large")
+            return _BINOPS[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = ev(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        raise ValueError(f"not arithmetic: {ast.unparse(node)!r}")
+
+    cleaned = expression.replace(",", "").replace("$", "").replace("x", "*").replace("×", "*").replace("÷", "/")
+    try:
+        tree = ast.parse(cleaned.strip(), mode="eval")
+    except SyntaxError:
+        raise ValueError(f"cannot parse {expression!r} as arithmetic") from None
+    value = ev(tree.body)
+    return round(float(value), 10)
