@@ -1,4 +1,8 @@
-"""Unit tests of aieng.sandbox (Month 9): one test per refusal, plus what must still work."""
+"""Unit tests of aieng.agents.sandbox (Month 9): what must work, what must be refused, the SQL tool.
+
+The attacks, one test per class, are in ``tests/test_sandbox_attacks.py``. These tests need bubblewrap
+(``apt-get install bubblewrap``): without it they fail, saying so, rather than skip.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,22 @@ import sqlite3
 
 import pytest
 
-from aieng.sandbox import PathRefused, SQLRefused, SQLTool, has_unshare, run_python, safe_path
+from aieng.agents.sandbox import (
+    PathRefused,
+    SQLRefused,
+    SQLTool,
+    run_python,
+    safe_path,
+    sandbox_status,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _needs_bubblewrap():
+    ok, why = sandbox_status()
+    if not ok:
+        pytest.fail(f"the OS sandbox is unavailable, so run_python cannot be tested: {why} "
+                    "(CI: apt-get update && apt-get install -y bubblewrap)", pytrace=False)
 
 
 def test_runs_ordinary_code_and_writes_inside():
@@ -20,17 +39,17 @@ def test_code_error_is_reported():
     assert not r.ok and r.reason == "error" and "ZeroDivisionError" in r.stderr
 
 
-def test_refuses_reading_outside():
+def test_cannot_read_outside():
     r = run_python("print(open('/etc/hostname').read())")
-    assert not r.ok and r.reason == "refused" and r.stdout == ""
+    assert not r.ok and r.reason == "error" and r.stdout == "" and "FileNotFoundError" in r.stderr
 
 
-def test_refuses_writing_outside(tmp_path):
+def test_cannot_write_outside(tmp_path):
     target = tmp_path / "escape.txt"
     r = run_python(f"open({str(target)!r}, 'w').write('x')")
-    assert r.reason == "refused" and not target.exists()
+    assert r.reason == "error" and not target.exists()
     r = run_python("open('../escape.txt', 'w').write('x')")
-    assert r.reason == "refused"
+    assert r.reason == "error"
 
 
 def test_refuses_input_file_outside():
@@ -41,9 +60,19 @@ def test_refuses_input_file_outside():
     assert safe_path("/tmp/box", "a/b.txt").name == "b.txt"
 
 
+def test_input_files_and_subdirectories():
+    r = run_python("print(open('data/a.csv').read().strip())", files={"data/a.csv": "x,y\n1,2"})
+    assert r.ok and r.stdout.split() == ["x,y", "1,2"]
+
+
 def test_endless_loop_is_killed():
     r = run_python("while True:\n    pass", timeout_s=1.0)
     assert not r.ok and r.reason in {"timeout", "cpu_limit"} and r.seconds < 5
+
+
+def test_cpu_limit_is_reported():
+    r = run_python("while True:\n    pass", timeout_s=10.0, cpu_s=1)
+    assert r.reason == "cpu_limit" and r.seconds < 5
 
 
 def test_sleep_is_killed():
@@ -52,35 +81,34 @@ def test_sleep_is_killed():
 
 
 def test_memory_bomb_is_stopped():
+    r = run_python("x = []\nwhile True:\n    x.append(bytearray(2 ** 20))", memory_mb=200, timeout_s=10)
+    assert r.reason == "memory_limit", (r.reason, r.detail)
+    # one request far beyond the limit: the kernel refuses it before any memory is used (see run_python)
     r = run_python("x = bytearray(4 * 1024 ** 3); print('allocated')", memory_mb=200)
-    assert r.reason == "memory_limit" and "allocated" not in r.stdout
+    assert not r.ok and "allocated" not in r.stdout and "MemoryError" in r.stderr
 
 
 def test_no_network():
     r = run_python("import socket; socket.create_connection(('1.1.1.1', 80), timeout=1); print('connected')")
-    assert r.reason == "refused" and "connected" not in r.stdout
+    assert not r.ok and "connected" not in r.stdout
 
 
-@pytest.mark.skipif(not has_unshare(), reason="unshare cannot create namespaces here")
-def test_network_namespace_has_no_interfaces():
-    import subprocess
-    import sys
-    code = "import socket; s = socket.socket(); s.settimeout(1); s.connect(('1.1.1.1', 80)); print('connected')"
-    # Without the audit hook (plain child under unshare -rn): the OS itself has no route out.
-    out = subprocess.run(["unshare", "-rn", sys.executable, "-c", code], capture_output=True, text=True, timeout=10)
-    assert "connected" not in out.stdout and out.returncode != 0
+def test_processes_stay_inside():
+    # a shell or a subprocess may run, but only inside: there is no /bin/sh unless Python lives in /usr,
+    # and whatever runs sees only the sandbox's processes
+    r = run_python("import os, subprocess, sys\n"
+                   "print(subprocess.run([sys.executable, '-c', 'import os; print(len(os.listdir(\"/proc\")))'],"
+                   " capture_output=True, text=True).stdout.strip())\nprint(sorted(p for p in os.listdir('/proc') "
+                   "if p.isdigit()))")
+    assert r.ok, r.stderr
+    pids = eval(r.stdout.splitlines()[-1])
+    assert len(pids) <= 4  # bwrap's init, the supervisor, the code (and, racing, its child)
 
 
-def test_no_subprocess_or_shell():
-    for code in ["import subprocess; subprocess.run(['ls'])", "import os; os.system('ls')",
-                 "import os; os.fork()", "import os; os.execv('/bin/ls', ['ls'])"]:
-        r = run_python(code)
-        assert r.reason == "refused", code
-
-
-def test_no_ctypes():
-    r = run_python("import ctypes; print(ctypes.CDLL(None))")
-    assert r.reason == "refused"
+def test_ctypes_has_no_privileges():
+    r = run_python("import ctypes; libc = ctypes.CDLL(None); print(libc.getuid(), libc.setuid(0))\n"
+                   "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
+    assert r.ok and r.stdout.split() == ["65534", "-1", "0000000000000000"]
 
 
 @pytest.fixture()
@@ -111,6 +139,13 @@ def test_sql_refuses_writes(db, sql):
 def test_sql_injection_stays_a_value(db):
     assert db.query("SELECT * FROM sales WHERE product = ?", ["a'; DROP TABLE sales; --"]) == []
     assert db.query("SELECT COUNT(*) FROM sales") == [(2,)]
+
+
+def test_sql_accepts_leading_comments(db):
+    assert db.query("-- how many?\nSELECT COUNT(*) FROM sales") == [(2,)]
+    assert db.query("/* a note */ SELECT COUNT(*) FROM sales;") == [(2,)]
+    with pytest.raises(SQLRefused):
+        db.query("-- a note\nDELETE FROM sales")
 
 
 def test_sql_endless_query_is_interrupted(db):
