@@ -1,11 +1,15 @@
-"""Sphinx extension of the book: the ``{syllabus}`` directive.
+"""Sphinx extension of the book: the ``{syllabus}`` directive and each notebook's time estimate.
 
-It renders the twelve months from each chapter's ``index.md`` front matter (see :mod:`aieng.book`),
-so the syllabus is never typed twice, and rebuilds the page when a chapter's front matter changes.
+- ``{syllabus}`` renders the twelve months from each chapter's ``index.md`` front matter (see
+  :mod:`aieng.book`), so the syllabus is never typed twice, and rebuilds the page when a chapter's front
+  matter changes.
+- A notebook whose metadata holds ``"aieng": {"minutes": N}`` shows "About N minutes" under its title,
+  so the time a learner should plan comes from one place.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -82,6 +86,31 @@ class SyllabusDirective(SphinxDirective):
         return out
 
 
+def notebook_minutes(path: Path) -> int | None:
+    """``metadata.aieng.minutes`` of a notebook, or None."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError):
+        return None
+    minutes = (meta.get("aieng") or {}).get("minutes")
+    return int(minutes) if isinstance(minutes, (int, float)) and minutes > 0 else None
+
+
+def _show_minutes(app: Sphinx, doctree: nodes.document) -> None:
+    source = Path(app.env.doc2path(app.env.docname))
+    if source.suffix != ".ipynb":
+        return
+    minutes = notebook_minutes(source)
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if minutes is None or section is None:
+        return
+    title = next(iter(section.findall(nodes.title)), None)
+    note = nodes.paragraph(classes=["aieng-minutes"])
+    note += nodes.emphasis(text=f"About {minutes} minutes, exercises included.")
+    section.insert(section.index(title) + 1 if title is not None else 0, note)
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     app.add_directive("syllabus", SyllabusDirective)
+    app.connect("doctree-read", _show_minutes)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

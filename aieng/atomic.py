@@ -1,7 +1,7 @@
 """Atomic writes: a file or folder appears whole under its name, or not at all.
 
-Introduced in Month 1 (files) and used wherever ``aieng`` saves something a crash must not leave
-half-written: downloaded data sets, vector stores, caches.
+Used wherever ``aieng`` saves something a crash must not leave half-written, from Month 7 on:
+downloaded data sets, the converted model, vector stores, caches.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import os
 import zipfile
 from pathlib import Path
@@ -11,12 +12,18 @@ from pathlib import Path
 import pytest
 
 from aieng import data
-from aieng.data import (BeirFormatError, ChecksumError, DatasetError, DatasetNotFoundError, REGISTRY, RemoteFile,
+from aieng.data import (BeirFormatError, ChecksumError, DatasetError, DatasetFormatError, DatasetNotFoundError, REGISTRY, RemoteFile,
                         load_beir)
 
 SHARED = Path(os.environ.get("AIENG_DATA", "")) if os.environ.get("AIENG_DATA") else None
-needs_shared = pytest.mark.skipif(SHARED is None or not (SHARED / "scifact").is_dir(),
-                                  reason="AIENG_DATA does not point at the shared data copies")
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The shared data copies: the tests fail (never skip) when AIENG_DATA does not point at them."""
+    if SHARED is None or not (SHARED / "scifact").is_dir():
+        pytest.fail("AIENG_DATA must point at the shared data copies (`make test` sets it to ../shared/data)")
+    return SHARED
 
 
 @pytest.fixture
@@ -35,7 +42,7 @@ def test_registry_entries_are_complete():
     for ds in REGISTRY.values():
         assert ds.source.startswith("https://") and ds.license and ds.citation and ds.files
         for f in ds.files:
-            assert len(f.sha256) == 64 and int(f.sha256, 16) >= 0
+            assert re.fullmatch(r"[0-9a-f]{64}", f.sha256), f"{f.path}: not a SHA-256 hex digest"
             assert f.url.startswith("https://")
 
 
@@ -71,9 +78,8 @@ def test_network_failure_is_a_clear_error_and_writes_nothing(isolated, monkeypat
     assert not any((isolated / "cache").rglob("*")), "a failed download must leave nothing on disk"
 
 
-@needs_shared
-def test_download_writes_verified_file_into_cache(isolated, monkeypatch):
-    body = (SHARED / "tinyshakespeare" / "input.txt").read_bytes()
+def test_download_writes_verified_file_into_cache(isolated, monkeypatch, shared):
+    body = (shared / "tinyshakespeare" / "input.txt").read_bytes()
     calls = []
     monkeypatch.setattr(data, "_http_get", lambda url: calls.append(url) or body)
     got = data.file("tinyshakespeare", "input.txt")
@@ -84,11 +90,10 @@ def test_download_writes_verified_file_into_cache(isolated, monkeypatch):
     assert not list(got.parent.glob("*.part")), "no temporary file may remain"
 
 
-@needs_shared
-def test_download_applies_derivation_and_zip_members(isolated, monkeypatch):
-    first200 = (SHARED / "gsm8k" / "test_first200.jsonl").read_bytes()
+def test_download_applies_derivation_and_zip_members(isolated, monkeypatch, shared):
+    first200 = (shared / "gsm8k" / "test_first200.jsonl").read_bytes()
     full = first200 + b'{"question": "extra", "answer": "#### 1"}\n' * 5
-    sms = (SHARED / "sms_spam" / "SMSSpamCollection").read_bytes()
+    sms = (shared / "sms_spam" / "SMSSpamCollection").read_bytes()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("readme", "x")
@@ -188,8 +193,7 @@ def test_beir_reader_rejects_qrels_for_unknown_queries(tmp_path):
 # ----------------------------------------------------------------------------- the real data sets
 
 
-@needs_shared
-def test_scifact_has_beir_counts():
+def test_scifact_has_beir_counts(shared):
     beir = load_beir("scifact")
     assert len(beir.corpus) == 5183 and len(beir.queries) == 300
     assert sum(len(v) for v in beir.qrels.values()) == 339
@@ -197,8 +201,7 @@ def test_scifact_has_beir_counts():
     assert len(train.queries) == 809 and not set(train.queries) & set(beir.queries)
 
 
-@needs_shared
-def test_other_loaders_read_the_shared_copies():
+def test_other_loaders_read_the_shared_copies(shared):
     assert len(data.load_text("tinyshakespeare")) == 1_115_394
     sms = data.load_sms_spam()
     assert len(sms) == 5574 and sum(label == "spam" for label, _ in sms) == 747
@@ -220,8 +223,7 @@ def test_bfcl_data_dir_must_have_the_layout(tmp_path):
         data.load_bfcl("live_simple")
 
 
-@needs_shared
-def test_command_line(capsys):
+def test_command_line(capsys, shared):
     assert data.main(["list"]) == 0
     assert "scifact" in capsys.readouterr().out
     assert data.main(["verify", "gsm8k"]) == 0
@@ -237,5 +239,82 @@ def test_remote_file_is_frozen():
 def test_cache_dir_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("AIENG_CACHE", str(tmp_path))
     assert data.cache_dir() == tmp_path
-    monkeypatch.setenv("AIENG_CACHE", "0")
+    monkeypatch.setenv("AIENG_CACHE", "0")  # derived caches off; data sets still go to the default folder
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.cache_dir() == tmp_path / "xdg" / "aieng"
+    from aieng import settings
+
+    assert settings.derived_cache_dir() is None
+    monkeypatch.delenv("XDG_CACHE_HOME")
     assert data.cache_dir() == Path.home() / ".cache" / "aieng"
+
+
+def test_hf_hub_offline_alone_stops_downloads(isolated, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(data, "_http_get", lambda url: pytest.fail(f"downloaded {url} while offline"))
+    with pytest.raises(DatasetNotFoundError, match="not on disk"):
+        data.load_text("tinyshakespeare")
+
+
+def test_jsonl_lines_that_are_not_objects_or_not_utf8_name_file_and_line(tmp_path):
+    f = tmp_path / "rows.jsonl"
+    f.write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(DatasetFormatError, match=r"rows.jsonl:2 is a JSON list, not an object"):
+        list(data.read_jsonl(f))
+    f.write_bytes(b'{"a": 1}\n\n{"b": "\xff\xfe"}\n')
+    with pytest.raises(DatasetFormatError, match=r"rows.jsonl:3 is not valid UTF-8"):
+        list(data.read_jsonl(f))
+    folder = _write_beir(tmp_path / "b", [{"_id": "d1", "text": "x"}], [{"_id": "q1", "text": "q"}], "q1\td1\t1\n")
+    (folder / "queries.jsonl").write_text('"just a string"\n')
+    with pytest.raises(BeirFormatError, match=r"queries.jsonl:1 is a JSON str"):
+        load_beir(folder)
+
+
+def test_qrels_to_unknown_documents_and_duplicate_ids_are_reported(tmp_path):
+    folder = _write_beir(tmp_path / "a", [{"_id": "d1", "text": "x"}], [{"_id": "q1", "text": "q"}], "q1\td9\t1\n")
+    with pytest.raises(BeirFormatError, match="judges 1 documents missing from corpus.jsonl, e.g. 'd9'"):
+        load_beir(folder)
+    folder = _write_beir(tmp_path / "b", [{"_id": "d1", "text": "x"}, {"_id": "d1", "text": "y"}],
+                         [{"_id": "q1", "text": "q"}], "q1\td1\t1\n")
+    with pytest.raises(BeirFormatError, match=r"corpus.jsonl:2: document id 'd1' appears twice"):
+        load_beir(folder)
+    folder = _write_beir(tmp_path / "c", [{"_id": "d1", "text": "x"}], [{"_id": "q1", "text": "q"}, {"_id": "q1", "text": "r"}],
+                         "q1\td1\t1\n")
+    with pytest.raises(BeirFormatError, match=r"queries.jsonl:2: query id 'q1' appears twice"):
+        load_beir(folder)
+
+
+def test_a_file_changed_in_place_with_the_same_size_and_time_is_read_again(tmp_path):
+    folder = _write_beir(tmp_path / "d", [{"_id": "d1", "text": "Cats purr."}], [{"_id": "q1", "text": "q"}], "q1\td1\t1\n")
+    corpus = folder / "corpus.jsonl"
+    assert load_beir(folder).corpus["d1"]["text"] == "Cats purr."
+    before = corpus.stat()
+    corpus.write_text(corpus.read_text().replace("Cats purr.", "Dogs bark."))  # same size
+    os.utime(corpus, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same time stamp
+    assert corpus.stat().st_size == before.st_size and corpus.stat().st_mtime_ns == before.st_mtime_ns
+    assert load_beir(folder).corpus["d1"]["text"] == "Dogs bark.", "a stale parse was served from the cache"
+
+
+def test_verified_checksum_is_not_trusted_after_an_in_place_change(isolated, shared):
+    target = isolated / "data" / "tinyshakespeare" / "input.txt"
+    target.parent.mkdir(parents=True)
+    body = (shared / "tinyshakespeare" / "input.txt").read_bytes()
+    target.write_bytes(body)
+    assert data.load_text("tinyshakespeare").startswith("First Citizen")
+    before = target.stat()
+    target.write_bytes(body.replace(b"First", b"Frist", 1))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(ChecksumError):
+        data.load_text("tinyshakespeare")
+
+
+def test_loaders_take_a_data_dir(tmp_path):
+    (tmp_path / "test_first200.jsonl").write_text(json.dumps({"question": "1+1?", "answer": "2 #### 2"}) + "\n")
+    assert data.load_gsm8k(tmp_path) == [{"question": "1+1?", "answer": "2 #### 2", "final": "2"}]
+    (tmp_path / "SMSSpamCollection").write_text("ham\thello\nspam\tWIN\n")
+    assert data.load_sms_spam(tmp_path) == [("ham", "hello"), ("spam", "WIN")]
+    (tmp_path / "SMSSpamCollection").write_text("nonsense line\n")
+    with pytest.raises(DatasetFormatError, match="SMSSpamCollection:1"):
+        data.load_sms_spam(tmp_path)
+    with pytest.raises(DatasetNotFoundError, match="input.txt is missing"):
+        data.load_text("tinyshakespeare", data_dir=tmp_path)

@@ -1,6 +1,6 @@
 """Generation speed of the default chat model in each CPU dtype, and whether greedy answers match fp32.
 
-Taught in Month 7 (chapters/07-transformers-and-llms). ``python -m aieng.bench generate`` loads the
+The benchmark behind Month 7 (chapters/07-transformers-and-llms). ``python -m aieng.bench generate`` loads the
 bundled SmolLM2-135M-Instruct four ways, generates greedy answers to :data:`aieng.llm.GREEDY_PROMPTS`
 and prints tokens/s, how many answers are token-for-token identical to fp32's, and the default dtype.
 """

@@ -1,6 +1,6 @@
 """What every store and retriever shares: the :class:`Hit` they return and the two interfaces.
 
-Taught in Month 8 (chapters/08-embeddings-and-rag).
+The shared types behind Month 8's stores and retrievers (chapters/08-embeddings-and-rag).
 
 - :class:`VectorStore`: ids, vectors and metadata in, :class:`Hit` lists out (FAISS, Qdrant).
 - :class:`Retriever`: text in, ranked hits out (BM25, dense, hybrid).

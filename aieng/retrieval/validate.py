@@ -1,6 +1,6 @@
 """Validation shared by the stores and retrievers: bad input fails early, with a message saying what was wrong.
 
-Taught in Month 8 (chapters/08-embeddings-and-rag). An empty query, an empty corpus, a document with no
+Used by every store and retriever of Month 8 (chapters/08-embeddings-and-rag). An empty query, an empty corpus, a document with no
 text, duplicate ids or vectors of the wrong shape raise ``ValueError`` before any slow work starts.
 """
 
