@@ -94,6 +94,34 @@ def test_notebook_follows_the_book_shape(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_nb_id)
+def test_notebook_states_its_minutes(path):
+    minutes = (nbformat.read(path, as_version=4).metadata.get("aieng") or {}).get("minutes")
+    assert isinstance(minutes, int) and 10 <= minutes <= 240, \
+        'the notebook metadata needs "aieng": {"minutes": N}, the learner\'s time for it (10 to 240)'
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_hours_cover_its_notebooks(chapter):
+    hours = front_matter(chapter / "index.md")["time_hours"]
+    minutes = sum((nbformat.read(nb, as_version=4).metadata.get("aieng") or {}).get("minutes", 0)
+                  for nb in sorted(chapter.glob("*.ipynb")))
+    assert hours * 60 >= minutes, f"time_hours {hours} is less than the notebooks' {minutes} minutes"
+    assert hours * 60 <= max(minutes, 60) * 4, f"time_hours {hours} is far more than the notebooks' {minutes} minutes"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_nb_id)
+def test_diagrams_exist_and_have_alt_text(path):
+    cells = nbformat.read(path, as_version=4).cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "markdown":
+            continue
+        for alt, target in re.findall(r"!\[([^\]]*)\]\(([^)\s]+)", cell.source):
+            assert len(alt.split()) >= 4, f"cell {i}: the image {target} needs alt text that says what it shows"
+            if not target.startswith(("http://", "https://", "attachment:")):
+                assert (path.parent / target).is_file(), f"cell {i}: {target} does not exist"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_nb_id)
 def test_every_solution_gate_holds_a_solution_cell(path):
     cells = nbformat.read(path, as_version=4).cells
     for i, cell in enumerate(cells):

@@ -28,7 +28,7 @@ NOTEBOOKS = sorted(p for folder in ("chapters", "labs") for p in (ROOT / folder)
 
 ONE_CONCEPT = {
     "aieng.llm.gpt": "a whole GPT in one readable file, as nanoGPT",
-    "aieng.agents.sandbox": "one boundary: the supervisor, the bubblewrap command and the limits belong together",
+    "aieng.agents.sandbox": "one boundary: the supervisor, the bubblewrap command, the limits and the reasons belong together, and the lesson of the audit-hook fence shares its argument checks",
     "aieng.data": "the data sets: registry, verified download and readers, one loader per set",
 }
 """Modules allowed past about 400 lines, and why."""

@@ -12,12 +12,11 @@ import pytest
 
 from aieng.agents.sandbox import (
     PathRefused,
-    SQLRefused,
-    SQLTool,
     run_python,
     safe_path,
     sandbox_status,
 )
+from aieng.agents.sqltool import SQLRefused, SQLTool
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -25,12 +25,11 @@ from aieng.agents import sandbox
 from aieng.agents.sandbox import (
     UNSAFE,
     SandboxUnavailable,
-    SQLRefused,
-    SQLTool,
     run_python,
     run_python_audit_hook,
     sandbox_status,
 )
+from aieng.agents.sqltool import SQLRefused, SQLTool
 
 
 @pytest.fixture(autouse=True, scope="module")
