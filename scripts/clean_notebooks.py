@@ -17,7 +17,8 @@ KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3
 
 
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    keep = {k: v for k, v in nb.metadata.items() if k == "aieng"}  # the learner's time estimate, shown on the site
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}, **keep}
     for cell in nb.cells:
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEEP_CELL_METADATA}
         if cell.cell_type == "code":
