@@ -4,24 +4,65 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 from aieng.book import CheckFailed, check
+from aieng.retrieval.corpora import markdown_sections
 
 
-def cosine(a, b):
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+def merge_pooled(a, n_a, b, n_b):
+    v = (n_a * a + n_b * b) / (n_a + n_b)
+    return v / np.linalg.norm(v)
 
 
-def l2_from_cosine(c):
-    return math.sqrt(max(0.0, 2 - 2 * c))
+def symmetric_info_nce(q, d, scale=20.0):
+    logits = scale * F.normalize(q, dim=1) @ F.normalize(d, dim=1).T
+    target = torch.arange(len(q))
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def mean_pool(H, mask):
-    m = mask[..., None].astype(float)
-    return (H * m).sum(axis=1) / m.sum(axis=1)
+def one_way_info_nce(q, d, scale=20.0):
+    logits = scale * F.normalize(q, dim=1) @ F.normalize(d, dim=1).T
+    return F.cross_entropy(logits, torch.arange(len(q)))
+
+
+def train_toy(train_pairs, num_steps, batch_size=8, lr=0.05, d_model=16, seed=0):
+    """The notebook's toy trainer: word vectors, mean pooling, in-batch negatives."""
+    torch.manual_seed(seed)
+    vocab = sorted({w for pair in train_pairs for text in pair for w in text.split()})
+    index = {w: i for i, w in enumerate(vocab)}
+    bag = torch.nn.EmbeddingBag(len(vocab), d_model, mode="mean")
+
+    def encode(texts):
+        ids = [torch.tensor([index[w] for w in t.split()]) for t in texts]
+        offsets = torch.tensor([0] + [len(i) for i in ids[:-1]]).cumsum(dim=0)
+        return F.normalize(bag(torch.cat(ids), offsets), dim=1)
+
+    opt = torch.optim.Adam(bag.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    for _ in range(num_steps):
+        batch = torch.randperm(len(train_pairs), generator=order)[:batch_size]
+        qs, ds = zip(*[train_pairs[i] for i in batch])
+        loss = one_way_info_nce(encode(list(qs)), encode(list(ds)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return encode
+
+
+def fast_train(train_pairs, num_steps):
+    return train_toy(train_pairs, num_steps, batch_size=len(train_pairs), lr=0.2, d_model=32)
+
+
+def similarities_per_query(ivf, Q, nprobe):
+    sizes = np.array([len(members) for members in ivf.lists])
+    probes = np.argsort(-(Q @ ivf.centroids.T), axis=1)[:, :nprobe]
+    return float(len(ivf.lists) + sizes[probes].sum(axis=1).mean())
 
 
 def nearest(q, X, k):
@@ -34,16 +75,8 @@ def recall(found, exact):
     return float(np.mean([len(set(f) & set(e)) / k for f, e in zip(found.tolist(), exact.tolist())]))
 
 
-def assign(X, C):
-    return np.argmax(X @ C.T, axis=1)
-
-
 def filter_rows(metadata, where):
     return [i for i, m in enumerate(metadata) if all(k in m and m[k] == v for k, v in where.items())]
-
-
-def idf(df, N):
-    return math.log(1 + (N - df + 0.5) / (df + 0.5))
 
 
 def rrf(rankings, c=60):
@@ -54,10 +87,27 @@ def rrf(rankings, c=60):
     return sorted(scores, key=lambda d: -scores[d])
 
 
-def ndcg(ranked, relevant, k):
-    dcg = sum(1 / math.log2(r + 1) for r, d in enumerate(ranked[:k], 1) if d in relevant)
-    ideal = sum(1 / math.log2(r + 1) for r in range(1, min(k, len(relevant)) + 1))
-    return dcg / ideal
+def ndcg_graded(ranked, grades, k):
+    def dcg(gains):
+        return sum((2 ** g - 1) / math.log2(r + 1) for r, g in enumerate(gains[:k], 1))
+    ideal = dcg(sorted(grades.values(), reverse=True))
+    return dcg([grades.get(d, 0) for d in ranked]) / ideal if ideal > 0 else 0.0
+
+
+def _fusion_data():
+    """One relevant candidate far ahead on BM25, middling on cosine; a distractor first on cosine by a hair."""
+    b = np.array([100.0, 19.0] + list(np.linspace(1, 18, 18)))
+    d = np.array([0.30, 0.52] + list(np.linspace(0.31, 0.51, 18)))
+    return [(b, d, np.arange(20) == 0, 1)] * 5
+
+
+def _z(x):
+    return (x - x.mean()) / (x.std() + 1e-9)
+
+
+def symbol_text(s):
+    words = re.sub(r"([a-z])([A-Z])", r"\1 \2", s.id).replace("_", " ").replace(".", " ")
+    return f"{words} {s.text.replace('_', ' ')}"
 
 
 def macro_f1(y, y_hat, labels):
@@ -71,39 +121,36 @@ def macro_f1(y, y_hat, labels):
     return sum(f1s) / len(f1s)
 
 
-def md_sections(text):
-    out, title, lines = [], "", []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            if "\n".join(lines).strip():
-                out.append((title, "\n".join(lines).strip()))
-            title, lines = line.lstrip("#").strip(), []
-        else:
-            lines.append(line)
-    if "\n".join(lines).strip():
-        out.append((title, "\n".join(lines).strip()))
-    return out
-
-
 def py_symbols(source):
     return [n.name for n in ast.parse(source).body
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
 
 CASES = {
-    "08.cosine": (cosine, lambda a, b: float(a @ b)),
-    "08.l2-from-cosine": (l2_from_cosine, lambda c: 2 - 2 * c),
-    "08.mean-pool": (mean_pool, lambda H, mask: H.mean(axis=1)),
+    "08.merge-pooled": (merge_pooled, lambda a, n_a, b, n_b: (a + b) / np.linalg.norm(a + b)),
+    "08.symmetric-info-nce": (symmetric_info_nce, one_way_info_nce),
+    "08.fast-train": (fast_train, lambda train_pairs, num_steps: train_toy(train_pairs, num_steps)),
+    "08.think-negatives": (63, 64),
+    "08.think-scale": ("d", "c"),
     "08.nearest": (nearest, lambda q, X, k: [int(i) for i in np.argsort(-(X @ q))[:k]]),
     "08.recall": (recall, lambda found, exact: float(np.mean(found == exact))),
-    "08.assign": (assign, lambda X, C: np.argmin(X @ C.T, axis=1)),
+    "08.ivf-cost": (similarities_per_query,
+                    lambda ivf, Q, nprobe: similarities_per_query(ivf, Q, nprobe) - len(ivf.lists)),
+    "08.ivf-budget": ({"n_lists": 150, "nprobe": 8}, {"n_lists": 70, "nprobe": 8}),
+    "08.think-hnsw-levels": (1_000_000 / 16**2, 1_000_000 / 16),
     "08.filter": (filter_rows, lambda metadata, where: [i for i, m in enumerate(metadata)
                                                         if any(m.get(k) == v for k, v in where.items())]),
-    "08.idf": (idf, lambda df, N: math.log(N / df)),
     "08.rrf": (rrf, lambda rankings, c=60: sorted({d for r in rankings for d in r})),
-    "08.ndcg": (ndcg, lambda ranked, relevant, k: sum(d in relevant for d in ranked[:k]) / len(relevant)),
+    "08.ndcg-graded": (ndcg_graded, lambda ranked, grades, k: float(bool(set(ranked[:k]) & {d for d, g in grades.items() if g}))),
+    "08.fusion": ((lambda b, d: _z(b) + _z(d), _fusion_data()),
+                  (lambda b, d: 1 / (60 + np.argsort(np.argsort(-b))) + 1 / (60 + np.argsort(np.argsort(-d))), _fusion_data())),
+    "08.think-fusion": ("a", "b"),
+    "08.think-rerank": ("b", "a"),
+    "08.think-citation": (0.0, 0.5),
+    "08.code-passage": (symbol_text, lambda s: s.text),
+    "08.think-reader": ("c", "a"),
     "08.macro-f1": (macro_f1, lambda y, y_hat, labels: sum(a == b for a, b in zip(y, y_hat)) / len(y)),
-    "08.md-sections": (md_sections, lambda text: [("", text)]),
+    "08.md-sections": (markdown_sections, lambda text: [("", text)]),
     "08.py-symbols": (py_symbols, lambda source: [n.name for n in ast.walk(ast.parse(source))
                                                   if isinstance(n, (ast.FunctionDef, ast.ClassDef))]),
 }
