@@ -26,6 +26,17 @@ AIENG_THREADS
     CPU threads for torch in the notebooks (see :func:`aieng.set_threads`).
 AIENG_CHECK_STRICT
     ``1`` makes :func:`aieng.book.check` raise on a wrong answer (the tests set it).
+AIENG_CHECK_TIMEOUT
+    Seconds one exercise case may run before :func:`aieng.book.check` stops it (default 60; ``0``: none).
+AIENG_LLM_TIMEOUT, AIENG_LLM_CONNECT_TIMEOUT
+    For an OpenAI-compatible endpoint: the total deadline of one request in seconds (default 120; it
+    covers reading a streamed or trickled reply, not only the wait for the first byte) and the time
+    allowed to connect (default 10). ``load_chat_model(..., timeout=...)`` overrides the first.
+AIENG_LLM_API_KEY, AIENG_LLM_API_HOST, OPENAI_API_KEY, AIENG_LLM_ALLOW_HTTP
+    Which key goes where (:func:`api_key_for`): ``AIENG_LLM_API_KEY`` is sent only to the host of the
+    ``AIENG_LLM`` URL (or to ``AIENG_LLM_API_HOST`` when set, for a URL passed in code);
+    ``OPENAI_API_KEY`` only to ``api.openai.com``; never to any other host. A key is never sent over
+    plain ``http://`` to a host other than this machine (loopback) unless ``AIENG_LLM_ALLOW_HTTP=1``.
 """
 
 from __future__ import annotations
@@ -47,6 +58,12 @@ __all__ = [
     "embedder_name",
     "threads",
     "check_strict",
+    "check_timeout",
+    "llm_timeout",
+    "llm_connect_timeout",
+    "llm_allow_http",
+    "api_key_for",
+    "is_loopback",
     "bundled_folder",
 ]
 
@@ -117,8 +134,82 @@ def llm_served_model() -> str | None:
 
 
 def llm_api_key() -> str | None:
-    """The key sent to the endpoint named by ``AIENG_LLM``: ``$AIENG_LLM_API_KEY``, else ``$OPENAI_API_KEY``."""
-    return _text("AIENG_LLM_API_KEY") or _text("OPENAI_API_KEY")
+    """The key for the endpoint named by ``AIENG_LLM`` (see :func:`api_key_for`); ``None`` when there is none."""
+    url = _text("AIENG_LLM")
+    return api_key_for(url) if url and url.startswith(("http://", "https://")) else None
+
+
+def _seconds(name: str, default: float) -> float:
+    value = _text(name)
+    if value is None:
+        return default
+    try:
+        out = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    if out < 0 or out != out:
+        raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
+    return out
+
+
+def llm_timeout() -> float:
+    """Total deadline of one request to an endpoint, in seconds: ``$AIENG_LLM_TIMEOUT`` or 120."""
+    return _seconds("AIENG_LLM_TIMEOUT", 120.0)
+
+
+def llm_connect_timeout() -> float:
+    """Time allowed to connect to an endpoint, in seconds: ``$AIENG_LLM_CONNECT_TIMEOUT`` or 10."""
+    return _seconds("AIENG_LLM_CONNECT_TIMEOUT", 10.0)
+
+
+def llm_allow_http() -> bool:
+    """True when ``AIENG_LLM_ALLOW_HTTP=1``: a key may be sent over plain HTTP to a non-loopback host."""
+    return flag("AIENG_LLM_ALLOW_HTTP")
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def is_loopback(host: str) -> bool:
+    """True for this machine: ``localhost``, ``127.0.0.0/8``, ``::1``."""
+    import ipaddress
+
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def api_key_for(url: str) -> str | None:
+    """The key that may be sent to the endpoint ``url``, by one rule (never a key to every URL).
+
+    - ``$AIENG_LLM_API_KEY`` goes to the host of ``$AIENG_LLM`` (when that is a URL), or to the host named
+      by ``$AIENG_LLM_API_HOST``;
+    - ``$OPENAI_API_KEY`` goes to ``api.openai.com`` only;
+    - any other host gets no key. Whether it may travel over plain HTTP is checked where it is sent
+      (:class:`aieng.llm.remote.OpenAIChatModel`).
+    """
+    host = _host(url)
+    if not host:
+        return None
+    key = _text("AIENG_LLM_API_KEY")
+    if key:
+        allowed = {h for h in (_host(_text("AIENG_LLM") or ""), (_text("AIENG_LLM_API_HOST") or "").lower()) if h}
+        if host in allowed:
+            return key
+    if host == "api.openai.com":
+        return _text("OPENAI_API_KEY")
+    return None
 
 
 def embedder_name() -> str:
@@ -140,6 +231,11 @@ def threads() -> int | None:
 def check_strict() -> bool:
     """True when ``AIENG_CHECK_STRICT=1``: a wrong answer to an exercise raises."""
     return flag("AIENG_CHECK_STRICT")
+
+
+def check_timeout() -> float:
+    """Seconds one exercise case may run: ``$AIENG_CHECK_TIMEOUT`` or 60 (``0``: no limit)."""
+    return _seconds("AIENG_CHECK_TIMEOUT", 60.0)
 
 
 def bundled_folder(module: str, wheel: str, marker: str, error: type[Exception], subdir: str = "") -> Path:

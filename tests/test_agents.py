@@ -93,8 +93,11 @@ def test_token_budget():
 
 def test_stop_reasons_documented():
     assert {"answer", "no_action", "max_steps", "token_budget", "bad_tool_schema", "model_error",
-            "repeated_call"} == set(STOP_REASONS)
-    assert isinstance(Trace("x"), Trace)
+            "repeated_call", "internal_error"} == set(STOP_REASONS)
+    empty = Trace("x")  # a run that never started: no steps, no tokens, and it says so when serialised
+    assert (empty.tokens, empty.seconds, empty.stop_reason) == (0, 0, "")
+    assert empty.to_dict() == {"objective": "x", "model": "", "stop_reason": "", "answer": None, "tokens": 0,
+                               "abandoned_threads": 0, "steps": []}
 
 
 # ----------------------------------------------------------------------------- memory
@@ -207,3 +210,97 @@ def test_tool_first_hides_final_answer_at_step_one():
     assert seen[0] == ["calculator"] and "final_answer" in seen[1]
     assert trace.steps[0].observations[0]["error"] == "use a tool before answering"   # refused even if emitted
     assert trace.stop_reason == "answer" and trace.answer == 2
+
+
+# ----------------------------------------------------------------------------- what cannot make Agent.run raise or leak
+
+
+class _Unprintable:
+    def __str__(self):
+        raise RuntimeError("no str")
+
+    __repr__ = __str__
+
+
+def test_unprintable_and_unpicklable_results_are_error_observations():
+    import threading
+
+    def weird(x: int) -> str:
+        """Returns something odd."""
+        return _Unprintable() if x == 1 else threading.Lock()
+
+    trace = agent_with(["[weird(x=1), weird(x=2)]", '[final_answer(answer="done")]'], tools=[weird]).run("go")
+    assert trace.stop_reason == "answer", trace.steps[-1].error
+    first, second = trace.steps[0].observations
+    assert first["ok"] is False and "cannot be shown as text" in first["error"]
+    assert second["ok"] is True and trace.to_dict()["steps"][0]["observations"][1]["value"] is None
+    isolated = Tool.from_function(weird, isolated=True, timeout_s=20)
+    obs = ToolBox([isolated]).call("weird", {"x": 2})
+    assert obs.ok is False and "cannot be sent back" in obs.error
+
+
+def test_calls_per_step_are_capped():
+    calls = ", ".join(f'calculator(expression="{i}+1")' for i in range(20_000))
+    ran = []
+
+    def count(x: int) -> int:
+        """Counts."""
+        ran.append(x)
+        return x
+
+    reply = "[" + calls.replace('calculator(expression="', "count(x=").replace('+1")', ")") + "]"
+    trace = agent_with([reply, "[]"], tools=[count], max_calls_per_step=5, max_tokens=10**9).run("go")
+    assert len(ran) == 5 and trace.stop_reason == "no_action"
+    assert "max_calls_per_step" in trace.steps[0].error and len(trace.steps[0].calls) == 5
+
+
+def _sleep_for_ever(x: int) -> int:
+    """Never returns: blocked inside C."""
+    time.sleep(3600)
+    return x
+
+
+def test_a_hanging_tool_leaves_no_thread_behind():
+    import threading
+
+    def spin(x: int) -> int:
+        """Hangs in Python code (a loop of short sleeps)."""
+        while True:
+            time.sleep(0.01)
+
+    def busy(x: int) -> int:
+        """Hangs in a pure Python loop that swallows ordinary exceptions."""
+        while True:
+            try:
+                pass
+            except Exception:
+                pass
+
+    before = threading.active_count()
+    tools = [Tool.from_function(spin, timeout_s=0.3), Tool.from_function(busy, timeout_s=0.3),
+             Tool.from_function(_sleep_for_ever, timeout_s=0.5, isolated=True)]
+    trace = agent_with(["[spin(x=1), busy(x=2), _sleep_for_ever(x=3)]", "[]"], tools=tools).run("go")
+    assert trace.stop_reason == "no_action"
+    assert all(not o["ok"] and "timed out" in o["error"] for o in trace.steps[0].observations)
+    deadline = time.time() + 3
+    while threading.active_count() > before and time.time() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == before, threading.enumerate()
+    assert trace.abandoned_threads == 0
+
+
+def test_a_tool_blocked_in_c_is_accounted_for():
+    box = ToolBox([Tool.from_function(_sleep_for_ever, timeout_s=0.2)])
+    box.GRACE_S = 0.2
+    trace = Agent(ReasoningEngine(ScriptedChatModel(["[_sleep_for_ever(x=1)]", "[]"])), box).run("go")
+    assert trace.abandoned_threads == 1 and "isolated=True" in trace.steps[0].observations[0]["error"]
+
+
+def test_run_never_raises_even_from_a_broken_engine():
+    class Broken(ReasoningEngine):
+        def grammar(self, schemas):
+            raise RuntimeError("oops")  # not a schema error: a bug
+
+    trace = Agent(Broken(ScriptedChatModel(["[]"])), ToolBox([calculator])).run("go")
+    assert trace.stop_reason == "internal_error" and "RuntimeError: oops" in trace.steps[-1].error
+    assert trace.stop_reason in STOP_REASONS

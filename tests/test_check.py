@@ -137,3 +137,98 @@ def test_a_notebook_shows_the_verdict_once(capsys):
     quiet = check("00.test_square", lambda x: x * x, quiet=True)
     quiet._ipython_display_()
     assert capsys.readouterr().out.count("all 3 cases pass") == 1
+
+
+# ----------------------------------------------------------------------------- what cannot hang or crash check()
+
+
+@exercise("00.test_sum", hint="Add the numbers up.")
+def _sum_cases():
+    return [Case(([1, 2, 3],), expected=6, timeout_s=1.0), Case(([4, 5],), expected=9, timeout_s=1.0)]
+
+
+def test_a_function_that_loops_for_ever_is_stopped():
+    import time
+
+    def total(xs):
+        while True:  # never ends; a bare except: cannot swallow the stop either
+            try:
+                pass
+            except BaseException:
+                pass
+
+    t0 = time.perf_counter()
+    result = check("00.test_sum", total, quiet=True)
+    assert result.status == "fail" and "stopped after 1 s" in result.message and "loop for ever" in result.message
+    assert time.perf_counter() - t0 < 5
+    time.sleep(0.3)  # no late injection escapes after check() returned
+    assert check("00.test_sum", sum, quiet=True)
+
+
+class _Custom(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt(), _Custom("x"), GeneratorExit()])
+def test_base_exceptions_raised_by_the_learner_are_a_verdict(exc):
+    def total(xs):
+        raise exc
+
+    result = check("00.test_sum", total, quiet=True)
+    assert result.status == "fail" and type(exc).__name__ in result.message
+
+
+def test_a_real_ctrl_c_still_interrupts():
+    import os
+    import signal
+    import time
+
+    def total(xs):
+        os.kill(os.getpid(), signal.SIGINT)  # what Jupyter's interrupt button sends
+        time.sleep(1)
+        return sum(xs)
+
+    with pytest.raises(KeyboardInterrupt):
+        check("00.test_sum", total, quiet=True)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _BadRepr:
+    def __repr__(self):
+        raise RuntimeError("repr broke")
+
+
+class _Liar:
+    def __eq__(self, other):
+        return True
+
+    def __repr__(self):
+        return "Liar()"
+
+
+def test_an_unprintable_answer_is_reported():
+    result = check("00.test_sum", lambda xs: _BadRepr(), quiet=True)
+    assert result.status == "fail" and "unprintable _BadRepr" in result.message
+
+
+def test_an_answer_that_equals_everything_does_not_pass():
+    assert not check("00.test_sum", lambda xs: _Liar(), quiet=True)
+    assert not check("00.test_value", _Liar(), quiet=True)
+    assert not equal(7, _Liar()) and not equal([1], [_Liar()]) and not equal({"a": 1}, {"a": _Liar()})
+    assert not equal(np.array([1, 2]), _Liar()) and not equal("abc", _Liar())
+
+    class Str(str):
+        def __eq__(self, other):
+            return True
+
+    assert not equal("abc", Str("xyz"))
+    assert equal(3, 3.0000000001) and equal(np.float32(0.5), 0.5) and equal(2, np.int64(2))
+
+
+def test_mutated_inputs_are_shown_as_given():
+    def total(xs):
+        xs.clear()
+        return 0
+
+    result = check("00.test_sum", total, quiet=True)
+    assert "total([1, 2, 3])" in result.message, result.message

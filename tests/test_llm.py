@@ -86,7 +86,7 @@ class ScriptedEndpoint:
 
 def test_openai_client_against_test_double():
     double = ScriptedEndpoint()
-    client = OpenAIChatModel("http://test/v1", "tiny", api_key="k", transport=httpx.MockTransport(double))
+    client = OpenAIChatModel("https://test/v1", "tiny", api_key="k", transport=httpx.MockTransport(double))
     text = client.generate([{"role": "user", "content": "Capital of France?"}], max_new_tokens=5, stop=["\n"], seed=1)
     assert text == "Paris."
     request, body = double.requests[0]
@@ -124,6 +124,126 @@ def test_empty_and_malformed_messages():
         client.generate("hi", max_new_tokens=0)
     with pytest.raises(ValueError, match="top_p"):
         client.generate("hi", top_p=0)
+
+
+# ----------------------------------------------------------------------------- misbehaving endpoints (real loopback servers)
+
+
+class _Server:
+    """A loopback TCP server in a thread that answers every connection with ``behave(conn)``; bounded."""
+
+    def __init__(self, behave):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.stop = threading.Event()
+        self.behave = behave
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        conns = []
+        for _ in range(200):  # at most ~40 s
+            if self.stop.is_set():
+                break
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conns.append(conn)
+            try:
+                conn.settimeout(0.5)
+                try:
+                    conn.recv(65536)
+                except OSError:
+                    pass
+                self.behave(conn, self.stop)
+            except OSError:
+                pass
+        for c in conns:
+            c.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def _silent(conn, stop):
+    stop.wait(10)
+
+
+def _trickle(conn, stop, stream=False):
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: " + (b"text/event-stream" if stream else b"application/json")
+            + b"\r\nContent-Length: 100000\r\n\r\n")
+    conn.sendall(head)
+    for _ in range(100):  # one byte every 0.1 s: each read "succeeds", so httpx's read timeout never trips
+        if stop.wait(0.1):
+            return
+        conn.sendall(b"d" if not stream else b" ")
+
+
+@pytest.mark.parametrize("behave", [_silent, _trickle, lambda c, s: _trickle(c, s, stream=True)],
+                         ids=["silent", "trickle", "trickle-stream"])
+def test_a_slow_or_silent_server_is_cut_at_the_deadline(behave):
+    server = _Server(behave)
+    try:
+        client = OpenAIChatModel(server.url, "any", timeout=1.0)
+        t0 = time.perf_counter()
+        with pytest.raises(LLMError, match="deadline"):
+            "".join(client.stream("hi")) if behave not in (_silent, _trickle) else client.generate("hi")
+        assert time.perf_counter() - t0 < 2.5, "the total deadline is 1 s"
+    finally:
+        server.close()
+
+
+def test_the_deadline_comes_from_load_chat_model_and_the_setting(monkeypatch):
+    monkeypatch.setenv("AIENG_LLM_TIMEOUT", "7")
+    assert OpenAIChatModel("http://127.0.0.1:9/v1", "m").timeout == 7.0
+    assert load_chat_model("http://127.0.0.1:9/v1", model="m", timeout=2.5, cache=False).timeout == 2.5
+    monkeypatch.setenv("AIENG_LLM_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="AIENG_LLM_TIMEOUT"):
+        OpenAIChatModel("http://127.0.0.1:9/v1", "m")
+
+
+@pytest.mark.parametrize("line", ["data: {not json", 'data: {"choices": 3}', 'data: ["a"]',
+                                  'data: {"choices": [{"delta": {"content": 5}}]}'])
+def test_malformed_stream_lines_are_a_clear_error(line):
+    client = OpenAIChatModel("http://test/v1", "tiny", transport=httpx.MockTransport(
+        lambda r: httpx.Response(200, text=line + "\n\n", headers={"content-type": "text/event-stream"})))
+    with pytest.raises(LLMError, match="malformed stream line"):
+        list(client.stream("hi"))
+
+
+def test_api_keys_go_only_to_their_own_host(monkeypatch):
+    from aieng import settings
+
+    monkeypatch.setenv("AIENG_LLM", "http://localhost:8000/v1")
+    monkeypatch.setenv("AIENG_LLM_API_KEY", "local-key")
+    monkeypatch.setenv("OPENAI_API_KEY", "openai-key")
+    monkeypatch.delenv("AIENG_LLM_API_HOST", raising=False)
+    monkeypatch.delenv("AIENG_LLM_ALLOW_HTTP", raising=False)
+    assert settings.api_key_for("http://localhost:8000/v1") == "local-key"
+    assert settings.api_key_for("https://api.openai.com/v1") == "openai-key"
+    for url in ["https://evil.example/v1", "http://localhost.evil.example/v1", "https://api.openai.com.evil/v1"]:
+        assert settings.api_key_for(url) is None, url
+    seen = []
+    transport = httpx.MockTransport(lambda r: seen.append(r.headers.get("authorization")) or httpx.Response(
+        200, json={"choices": [{"message": {"content": "ok"}}]}))
+    elsewhere = load_chat_model("https://evil.example/v1", model="m", cache=False)
+    assert "authorization" not in elsewhere._client.headers
+    OpenAIChatModel("https://evil.example/v1", "m", transport=transport).generate("hi")
+    assert seen == [None]
+    with pytest.raises(LLMError, match="plain HTTP"):
+        OpenAIChatModel("http://10.1.2.3:8000/v1", "m", api_key="secret")
+    OpenAIChatModel("http://127.0.0.1:8000/v1", "m", api_key="secret")  # loopback: allowed
+    monkeypatch.setenv("AIENG_LLM_ALLOW_HTTP", "1")
+    OpenAIChatModel("http://10.1.2.3:8000/v1", "m", api_key="secret")
 
 
 # ----------------------------------------------------------------------------- the local model (loaded once)
@@ -179,3 +299,15 @@ def test_generate_bench_small(fp32):
     assert "fp32" in generate.format_table(result)
     with pytest.raises(ValueError, match="unknown variant"):
         generate.run(parser.parse_args(["--variants", "fp64"]))
+
+
+def test_a_prompt_longer_than_the_context_is_refused(fp32):
+    from aieng.llm.local import ContextLengthError
+
+    limit = fp32.context_length
+    assert limit and limit == fp32.model.config.max_position_embeddings
+    with pytest.raises(ContextLengthError, match="context is"):
+        fp32.generate("word " * (limit + 10), max_new_tokens=4)
+    n = fp32.encode_chat("word " * (limit - 40)).shape[1]
+    with pytest.warns(RuntimeWarning, match="reply is limited"):
+        assert fp32.fit_budget(n, 64) == limit - n

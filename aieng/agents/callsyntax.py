@@ -9,7 +9,10 @@ here means they cannot drift apart: every string :func:`call_regex` accepts, :fu
 from __future__ import annotations
 
 import ast
+import keyword
+import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +28,8 @@ __all__ = [
     "type_matches",
     "JSON_TYPES",
     "STRING_MAX",
+    "python_name",
+    "literal",
 ]
 
 JSON_TYPES: dict[str, str] = {"dict": "object", "float": "number", "tuple": "array", "int": "integer",
@@ -70,6 +75,8 @@ def parse_calls(text: str) -> list[Call]:
         tree = ast.parse(candidate, mode="eval").body
     except SyntaxError as exc:
         raise CallParseError(f"not a call list: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError) as exc:  # absurdly nested, or a NUL character
+        raise CallParseError(f"not a call list: {type(exc).__name__}") from None
     if not isinstance(tree, ast.List):
         raise CallParseError("not a call list: expected [f(...), ...]")
     calls = []
@@ -84,7 +91,7 @@ def parse_calls(text: str) -> list[Call]:
                 raise CallParseError("**kwargs is not allowed in a call")
             try:
                 args[kw.arg] = ast.literal_eval(kw.value)
-            except ValueError:
+            except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
                 raise CallParseError(f"{kw.arg}={ast.unparse(kw.value)} is not a literal value") from None
         calls.append(Call(_dotted(node.func), args))
     return calls
@@ -94,7 +101,7 @@ def format_calls(calls: Sequence[Call]) -> str:
     """The inverse of :func:`parse_calls`: ``[f(a=1, b='x')]`` with double-quoted strings."""
     def lit(v: Any) -> str:
         if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return literal(v)
         if isinstance(v, (list, tuple)):
             return "[" + ", ".join(lit(x) for x in v) + "]"
         if isinstance(v, dict):
@@ -138,18 +145,65 @@ def type_matches(value: Any, t: str) -> bool:
     return True
 
 
-_STRING = r'"[^"\\\x00-\x1f]{0,%d}"' % STRING_MAX  # no quote, backslash or control character
+_STRING = r'"[^"\\\x00-\x1f\x7f]{0,%d}"' % STRING_MAX  # no quote, backslash or control character
 _INTEGER = r"-?(?:0|[1-9][0-9]{0,11})"
 _NUMBER = r"-?(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,8})?"
 _BOOLEAN = r"(?:True|False)"
 _SCALAR = f"(?:{_STRING}|{_NUMBER}|{_BOOLEAN})"
 
 
-def _literal(value: Any) -> str:
-    """A Python literal of ``value`` as it appears in a call (strings in double quotes)."""
+def literal(value: Any) -> str:
+    """A Python literal of ``value`` as it appears in a call: strings in double quotes, with backslash,
+    quote and control characters escaped (``\\n``, ``\\x1f``), so ``ast.literal_eval`` gives ``value`` back."""
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        out = []
+        for ch in value:
+            if ch in '"\\':
+                out.append("\\" + ch)
+            elif ord(ch) < 0x20 or ord(ch) == 0x7f:
+                out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\x{ord(ch):02x}"))
+            else:
+                out.append(ch)
+        return '"' + "".join(out) + '"'
     return repr(value)
+
+
+_literal = literal  # the name the grammar builder used before
+
+
+def python_name(name: Any, dotted: bool = False) -> bool:
+    """Whether ``name`` can be written in a call and read back unchanged by :func:`parse_calls`.
+
+    A Python identifier that is not a keyword (``from``, ``class`` and ``lambda`` cannot be keyword
+    arguments) and that Python's parser does not rewrite (it NFKC-normalises identifiers, so ``ﬁle``
+    would come back as ``file``); with ``dotted=True`` each dot-separated part must be one.
+    """
+    if not isinstance(name, str):
+        return False
+    parts = name.split(".") if dotted else [name]
+    return all(p.isidentifier() and not keyword.iskeyword(p) and unicodedata.normalize("NFKC", p) == p
+               for p in parts)
+
+
+def _enum_literals(values: Sequence[Any]) -> list[str]:
+    """The literals of the enum values that survive the trip text -> :func:`parse_calls` unchanged.
+
+    Dropped: values with no literal (``nan``, ``inf``, objects), strings with lone surrogates (not
+    encodable text), and any value ``ast.literal_eval`` would not give back with the same type and value.
+    """
+    out = []
+    for v in values:
+        if isinstance(v, float) and not math.isfinite(v):
+            continue
+        try:
+            text = literal(v)
+            text.encode("utf-8")
+            back = ast.literal_eval(text)
+        except (ValueError, TypeError, SyntaxError, UnicodeEncodeError, RecursionError, MemoryError):
+            continue
+        if type(back) is type(v) and back == v:
+            out.append(text)
+    return out
 
 
 def value_regex(schema: Mapping[str, Any], depth: int = 0) -> str:
@@ -157,12 +211,18 @@ def value_regex(schema: Mapping[str, Any], depth: int = 0) -> str:
 
     ``enum`` gives an alternation of literals; ``string``, ``integer``, ``number``, ``boolean`` the obvious
     patterns; ``array`` a bracketed list of items; ``object`` a dict literal over its properties (required
-    first); anything else (``any``, deeper nesting) a scalar.
+    first); anything else (``any``, deeper nesting) a scalar. Enum values and property names that cannot
+    be written as a literal and read back unchanged are left out (see :func:`literal`).
     """
+    if not isinstance(schema, Mapping):
+        schema = {}
     if "enum" in schema:
-        if not schema["enum"]:
-            raise ValueError("an empty enum: no value can satisfy this schema")
-        return "(?:" + "|".join(re.escape(_literal(v)) for v in schema["enum"]) + ")"
+        values = schema["enum"] if isinstance(schema["enum"], (list, tuple)) else []
+        literals = _enum_literals(values)
+        if not literals:
+            raise ValueError("an empty enum (or no value of it can be written as a literal): "
+                             "no value can satisfy this schema")
+        return "(?:" + "|".join(re.escape(v) for v in literals) + ")"
     t = json_type(schema)
     if t == "string":
         return _STRING
@@ -182,7 +242,8 @@ def value_regex(schema: Mapping[str, Any], depth: int = 0) -> str:
         if not props:
             return rf"\{{(?:{_STRING}: {_SCALAR}(?:, {_STRING}: {_SCALAR}){{0,5}})?\}}"
         required = set(schema.get("required") or [])
-        pairs = [(re.escape(_literal(k)) + ": " + value_regex(v, depth + 1), k in required) for k, v in props.items()]
+        pairs = [(re.escape(literal(k)) + ": " + value_regex(v, depth + 1), k in required)
+                 for k, v in props.items() if isinstance(k, str) and _enum_literals([k])]
         return r"\{" + _sequence(pairs) + r"\}"
     return _SCALAR
 
@@ -211,11 +272,15 @@ def call_regex(functions: Sequence[Mapping[str, Any]], max_calls: int = 4, allow
         Most calls in one list.
     allow_empty
         Allow ``[]``, the way to say "no function fits".
+
+    Every string this grammar accepts parses with :func:`parse_calls` and comes back unchanged through
+    :func:`format_calls` (``tests/test_callsyntax.py`` checks it on random schemas). So names the
+    parser cannot read are left out, not passed through: a function whose name is not a (dotted) Python
+    identifier, or is a keyword, is not offered; nor is an optional parameter with such a name (``from``,
+    ``max-len``, ``""``); a function with a *required* one is left out (see :func:`python_name`). Every
+    repetition is bounded, so every prefix has a completion of bounded length
+    (:func:`aieng.llm.constrain.decode_llguidance` relies on it to finish a call cut by the token budget).
     """
-    if not functions:
-        if not allow_empty:
-            raise ValueError("no functions and allow_empty=False: the grammar would accept nothing")
-        return r"\[\]"
     calls = []
     for fn in functions:
         params = fn.get("parameters") or {}
@@ -225,8 +290,14 @@ def call_regex(functions: Sequence[Mapping[str, Any]], max_calls: int = 4, allow
         if missing:
             raise ValueError(f"{fn.get('name')}: required parameter(s) {sorted(missing)} have no schema, "
                              "so no call can satisfy it")
-        args = [(re.escape(k) + "=" + value_regex(v), k in required) for k, v in props.items()]
+        if not python_name(fn.get("name"), dotted=True) or any(not python_name(k) for k in required):
+            continue  # cannot be written as f(a=...) and parsed back: left out, see the docstring
+        args = [(re.escape(k) + "=" + value_regex(v), k in required) for k, v in props.items() if python_name(k)]
         calls.append(re.escape(fn["name"]) + r"\(" + _sequence(args) + r"\)")
+    if not calls:
+        if not allow_empty:
+            raise ValueError("no callable functions and allow_empty=False: the grammar would accept nothing")
+        return r"\[\]"
     call = "(?:" + "|".join(calls) + ")"
     body = f"{call}(?:, {call}){{0,{max_calls - 1}}}"
     return r"\[" + (f"(?:{body})?" if allow_empty else body) + r"\]"

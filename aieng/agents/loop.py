@@ -56,6 +56,7 @@ STOP_REASONS = {
     "bad_tool_schema": "a tool schema cannot be turned into a grammar (no valid call exists)",
     "model_error": "the model could not answer (endpoint down, generation failed)",
     "repeated_call": "the model repeated the previous step's calls exactly (a loop it will not leave)",
+    "internal_error": "the loop itself failed (a bug); the trace's last step says what was raised",
 }
 """Every way :meth:`Agent.run` can end, with what it means."""
 
@@ -156,7 +157,10 @@ class ReasoningEngine:
         except CallParseError as exc:
             calls, error = [], f"{exc}"
         if out.stop_reason == "dead_end":
-            error = "no token can continue the call: the grammar cannot be satisfied"
+            calls, error = [], "no token can continue the call: the grammar cannot be satisfied"
+        elif out.stop_reason == "max_tokens" and error is not None:
+            error = (f"the reply was cut at the token budget (max_new_tokens={self.max_new_tokens}) "
+                     f"before the call list was complete ({error})")
         return Decision(out.text, calls, error, out.prompt_tokens, out.completion_tokens,
                         time.perf_counter() - t0, out.stop_reason)
 
@@ -184,6 +188,8 @@ class Trace:
     stop_reason: str = ""
     answer: Any = None
     model: str = ""
+    abandoned_threads: int = 0
+    """Tool threads that timed out, could not be stopped (blocked in C) and were still running at the end."""
 
     @property
     def tokens(self) -> int:
@@ -197,7 +203,8 @@ class Trace:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy (for logs and for the lab's trace store)."""
         return {"objective": self.objective, "model": self.model, "stop_reason": self.stop_reason,
-                "answer": self.answer, "tokens": self.tokens, "steps": [asdict(s) for s in self.steps]}
+                "answer": self.answer, "tokens": self.tokens, "abandoned_threads": self.abandoned_threads,
+                "steps": [asdict(s) for s in self.steps]}
 
     def step_html(self, i: int) -> str:
         """One step as a small HTML table."""
@@ -225,6 +232,18 @@ class Trace:
     def __repr__(self) -> str:
         return (f"Trace({len(self.steps)} steps, stop_reason={self.stop_reason!r}, answer={self.answer!r}, "
                 f"tokens={self.tokens})")
+
+
+def _obs_dict(obs: Observation) -> dict[str, Any]:
+    """An observation for the trace, without its raw ``value`` (which may not be copyable or printable)."""
+    return {"tool": obs.tool, "ok": obs.ok, "content": obs.content, "value": None, "error": obs.error}
+
+
+def _safe_text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001
+        return "<message unprintable>"
 
 
 def trace_viewer(trace: Trace) -> Any:
@@ -263,11 +282,22 @@ class Agent:
     tool_first
         Leave ``final_answer`` out of the grammar at the first step, so the model must use a tool before it may
         answer (a policy enforced by constrained decoding; with free decoding it is only a prompt).
+    max_calls_per_step
+        Most tool calls run from one reply; the rest are not run, and the step's error and an observation
+        say so (a reply of 20,000 calls runs 8).
+
+    :meth:`run` never raises (a ``KeyboardInterrupt`` from the user still stops it). Each tool call is
+    bounded by its ``timeout_s``; what a tool that hangs leaves behind is said in :meth:`ToolBox.call`
+    (nothing for ``isolated`` tools or tools running Python code; a thread blocked in C is counted in
+    ``Trace.abandoned_threads``).
     """
 
     def __init__(self, engine: ReasoningEngine, tools: ToolBox, max_steps: int = 6, max_tokens: int = 6000,
                  answer_type: str = "string", instructions: str = "", memory: Any = None,
-                 tool_first: bool = False) -> None:
+                 tool_first: bool = False, max_calls_per_step: int = 8) -> None:
+        if max_calls_per_step < 1:
+            raise ValueError(f"max_calls_per_step must be >= 1, got {max_calls_per_step}")
+        self.max_calls_per_step = max_calls_per_step
         self.engine = engine
         self.tools = tools
         self.max_steps = max_steps
@@ -282,15 +312,27 @@ class Agent:
         return self.tools.schemas + [final_answer_schema(self.answer_type)]
 
     def run(self, objective: str) -> Trace:
-        """Pursue ``objective`` until an answer, no action, or a budget; returns the :class:`Trace`."""
-        trace = Trace(objective, model=str(getattr(self.engine.model, "name", "")))
+        """Pursue ``objective`` until an answer, no action, or a budget; returns the :class:`Trace`. Never raises."""
+        trace = Trace(str(objective), model=str(getattr(self.engine.model, "name", "")))
+        before = len(self.tools.abandoned)
+        try:
+            self._run(trace)
+        except Exception as exc:  # noqa: BLE001 - a bug in the loop must not reach the caller either
+            trace.steps.append(Step(len(trace.steps), "", [], [], error=f"internal error: {type(exc).__name__}: "
+                                                                        f"{_safe_text(exc)[:500]}"))
+            trace.stop_reason = "internal_error"
+        trace.abandoned_threads = max(0, len(self.tools.abandoned) - before)
+        return trace
+
+    def _run(self, trace: Trace) -> None:
+        objective = trace.objective
         schemas = self.schemas
         try:
             self.engine.grammar(schemas)
         except (ValueError, KeyError, TypeError) as exc:
             trace.steps.append(Step(0, "", [], [], error=f"bad tool schema: {exc}"))
             trace.stop_reason = "bad_tool_schema"
-            return trace
+            return
         system = {"role": "system", "content": system_prompt(schemas, self.instructions)}
         history: list[dict[str, str]] = [{"role": "user", "content": objective}]
         if self.memory is not None:
@@ -299,47 +341,57 @@ class Agent:
         for i in range(self.max_steps):
             if trace.tokens >= self.max_tokens:
                 trace.stop_reason = "token_budget"
-                return trace
+                return
             context = self.memory.messages() if self.memory is not None else history
             allowed = self.tools.schemas if (self.tool_first and i == 0 and len(self.tools)) else schemas
             try:
                 d = self.engine.decide([system, *context], allowed)
             except Exception as exc:  # the model itself failed (endpoint down, generation error)
-                trace.steps.append(Step(i, "", [], [], error=f"model error: {type(exc).__name__}: {exc}"))
+                trace.steps.append(Step(i, "", [], [], error=f"model error: {type(exc).__name__}: {_safe_text(exc)[:500]}"))
                 trace.stop_reason = "model_error"
-                return trace
-            step = Step(i, d.text, [asdict(c) for c in d.calls], [], d.error, d.prompt_tokens,
+                return
+            step = Step(i, d.text, [asdict(c) for c in d.calls[: self.max_calls_per_step + 1]], [], d.error,
+                        d.prompt_tokens,
                         d.completion_tokens, d.seconds)
             trace.steps.append(step)
             if d.error is not None:
                 feedback = (f"Error: your reply is not a valid call list ({d.error}). "
                             'Reply only with calls like [func(arg=1)].')
-                step.observations.append(asdict(Observation("(parser)", False, "", error=d.error)))
+                step.observations.append(_obs_dict(Observation("(parser)", False, "", error=d.error)))
                 self._remember(history, d.text, feedback)
                 continue
             if not d.calls:
                 trace.stop_reason = "no_action"
-                return trace
+                return
             if i > 0 and step.calls == trace.steps[-2].calls and trace.steps[-2].error is None:
                 trace.stop_reason = "repeated_call"
-                return trace
+                return
             results = []
-            for call in d.calls:
+            calls = d.calls
+            if len(calls) > self.max_calls_per_step:
+                skipped = len(calls) - self.max_calls_per_step
+                calls = calls[: self.max_calls_per_step]
+                step.calls = [asdict(c) for c in calls]
+                step.error = (f"{len(d.calls)} calls in one reply: only the first {self.max_calls_per_step} were run "
+                              f"(max_calls_per_step); {skipped} were not")
+                step.observations.append(_obs_dict(Observation("(agent)", False, "", error=step.error)))
+                results.append(f"(agent) -> Error: {step.error}")
+            for call in calls:
                 if call.name == "final_answer" and allowed is not schemas:
                     obs = Observation("final_answer", False, "", error="use a tool before answering")
-                    step.observations.append(asdict(obs))
+                    step.observations.append(_obs_dict(obs))
                     results.append(f"final_answer -> {obs}")
                     continue
                 if call.name == "final_answer":
                     trace.answer = call.arguments.get("answer")
                     trace.stop_reason = "answer"
-                    return trace
+                    return
                 obs = self.tools.call(call.name, call.arguments)
-                step.observations.append(asdict(obs) | {"value": None})
+                step.observations.append(_obs_dict(obs))
                 results.append(f"{call.name} -> {obs}")
             self._remember(history, d.text, "Observation: " + "; ".join(results))
         trace.stop_reason = "max_steps"
-        return trace
+        return
 
     def _remember(self, history: list[dict[str, str]], reply: str, observation: str) -> None:
         if self.memory is not None:

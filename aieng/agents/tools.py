@@ -31,8 +31,11 @@ Pieces:
 from __future__ import annotations
 
 import ast
+import ctypes
 import inspect
+import os
 import re
+import signal
 import threading
 import types
 import typing
@@ -49,6 +52,7 @@ from aieng.agents.callsyntax import (
 )
 
 __all__ = [
+    "ToolTimeout",
     "Tool",
     "ToolBox",
     "Observation",
@@ -150,6 +154,10 @@ class Tool:
 
     Build one with :meth:`from_function`; the parameters' schema and the validation both come from pydantic
     (``validate_call`` semantics: ``"3"`` is accepted for an ``int``, ``"three"`` is not).
+
+    ``isolated=True`` runs each call in a child process (forked, so the function need not be picklable,
+    but its result must be), killed with its process group at ``timeout_s``: the only way to stop a tool
+    that blocks for ever inside C. See :meth:`ToolBox.call` for what each mode guarantees.
     """
 
     name: str
@@ -158,10 +166,12 @@ class Tool:
     fn: Callable[..., Any]
     timeout_s: float = 10.0
     _model: Any = field(default=None, repr=False)
+    isolated: bool = False
 
     @classmethod
-    def from_function(cls, fn: Callable[..., Any], name: str | None = None, timeout_s: float = 10.0) -> Tool:
-        """Make a tool of a typed, documented function."""
+    def from_function(cls, fn: Callable[..., Any], name: str | None = None, timeout_s: float = 10.0,
+                      isolated: bool = False) -> Tool:
+        """Make a tool of a typed, documented function (``isolated=True``: run it in a child process)."""
         import pydantic
 
         hints = typing.get_type_hints(fn)
@@ -178,7 +188,7 @@ class Tool:
         schema = _strip_titles(model.model_json_schema())
         schema.pop("additionalProperties", None)
         schema.setdefault("required", [])
-        return cls(name or fn.__name__, summary, schema, fn, timeout_s, model)
+        return cls(name or fn.__name__, summary, schema, fn, timeout_s, model, isolated)
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -243,43 +253,149 @@ class ToolBox:
     def call(self, name: str, arguments: Mapping[str, Any] | None = None) -> Observation:
         """Call tool ``name``; never raises.
 
-        Unknown tool, invalid arguments, an exception inside the tool, or no answer within the tool's
-        ``timeout_s`` each give ``ok=False`` with an error the model can read. (A hung tool's thread cannot be
-        killed from Python; it is abandoned as a daemon thread. Tools that may hang for real belong in a
-        subprocess, like :func:`aieng.agents.sandbox.run_python`.)
+        Unknown tool, invalid arguments, an exception (any ``BaseException``, ``SystemExit`` included)
+        inside the tool, a result that cannot be shown as text, or no answer within the tool's
+        ``timeout_s`` each give ``ok=False`` with an error the model can read.
+
+        What is guaranteed when a tool does not answer in time:
+
+        - an ``isolated`` tool runs in a child process, which is killed with its process group: nothing
+          is left behind, whatever the tool was doing;
+        - any other tool runs in a daemon worker thread. At the timeout a :class:`ToolTimeout` is raised
+          inside it (``PyThreadState_SetAsyncExc``), which stops a tool running Python code (a loop, a
+          loop of short sleeps) within ``GRACE_S``. A thread blocked inside C for ever (a long
+          ``time.sleep``, a socket read without timeout) cannot be stopped by Python: it is kept in
+          :attr:`abandoned` (and counted in an agent's trace), and the observation says so. Mark such
+          tools ``isolated``.
         """
         import pydantic
 
         tool = self.tools.get(name)
         if tool is None:
-            return Observation(name, False, "", error=f"unknown tool {name!r}; available: {sorted(self.tools)}")
+            return Observation(name, False, "", error=f"unknown tool {_clip(name, 80)!r}; available: {sorted(self.tools)}")
         try:
             args = tool.validate(arguments or {})
         except pydantic.ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
-            return Observation(name, False, "", error=f"invalid arguments for {name}: {problems}")
+            return Observation(name, False, "", error=f"invalid arguments for {name}: {_clip(problems, 500)}")
         except Exception as exc:  # a validator bug must not kill the loop either
-            return Observation(name, False, "", error=f"invalid arguments for {name}: {exc}")
+            return Observation(name, False, "", error=f"invalid arguments for {name}: {_clip(_safe_text(exc), 500)}")
+        result = _run_isolated(tool, args) if tool.isolated else self._run_thread(tool, args)
+        if "timeout" in result:
+            return Observation(name, False, "", error=f"{name} did not answer within {tool.timeout_s:g} s "
+                                                     f"(timed out{result['timeout']})")
+        if "error" in result:
+            return Observation(name, False, "", error=f"{name} raised {_clip(result['error'], 500)}")
+        value = result.get("value")
+        try:
+            text = str(value)
+            if not isinstance(text, str):
+                raise TypeError("__str__ returned a non-string")
+        except Exception as exc:  # noqa: BLE001 - an unprintable result is the tool's problem, not the loop's
+            return Observation(name, False, "", error=f"{name} returned a {type(value).__name__} that cannot be "
+                                                     f"shown as text ({type(exc).__name__})")
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars] + f" ... [{len(text) - self.max_chars} more characters cut]"
+        return Observation(name, True, text, value=value)
+
+    GRACE_S = 1.0
+    """How long a timed-out tool thread is given to stop after :class:`ToolTimeout` is raised in it."""
+
+    @property
+    def abandoned(self) -> list[threading.Thread]:
+        """Tool threads that timed out and could not be stopped (blocked in C) and are still running."""
+        self._abandoned = [t for t in getattr(self, "_abandoned", []) if t.is_alive()]
+        return list(self._abandoned)
+
+    def _run_thread(self, tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = {}
 
         def work() -> None:
             try:
                 result["value"] = tool.fn(**args)
+            except ToolTimeout:
+                pass
             except BaseException as exc:  # noqa: BLE001 - reported as an observation
-                result["error"] = f"{type(exc).__name__}: {exc}"
+                result["error"] = f"{type(exc).__name__}: {_safe_text(exc)}"
 
-        thread = threading.Thread(target=work, daemon=True, name=f"tool-{name}")
+        thread = threading.Thread(target=work, daemon=True, name=f"tool-{tool.name}")
         thread.start()
         thread.join(tool.timeout_s)
+        if not thread.is_alive():
+            return result
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(ToolTimeout))
+        thread.join(self.GRACE_S)
         if thread.is_alive():
-            return Observation(name, False, "", error=f"{name} did not answer within {tool.timeout_s:g} s (timed out)")
-        if "error" in result:
-            return Observation(name, False, "", error=f"{name} raised {result['error']}")
-        value = result.get("value")
-        text = str(value)
-        if len(text) > self.max_chars:
-            text = text[: self.max_chars] + f" ... [{len(text) - self.max_chars} more characters cut]"
-        return Observation(name, True, text, value=value)
+            self._abandoned = self.abandoned + [thread]
+            return {"timeout": "; it is blocked outside Python and was left running as a daemon thread: "
+                               "mark it isolated=True to run it in a process that can be killed"}
+        return {"timeout": ""}
+
+
+class ToolTimeout(BaseException):
+    """Raised inside a tool's thread when its time is up (a ``BaseException``: ``except Exception`` in the
+    tool does not swallow it)."""
+
+
+def _safe_text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except BaseException:  # noqa: BLE001
+        return "<message unprintable>"
+
+
+def _clip(text: str, n: int) -> str:
+    text = str(text)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _run_isolated(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
+    """Run ``tool.fn(**args)`` in a forked child (its own process group), killed at ``tool.timeout_s``."""
+    import multiprocessing as mp
+    import pickle
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            os.setsid()
+        except OSError:
+            pass
+        try:
+            out: tuple[str, Any] = ("value", tool.fn(**args))
+            try:
+                payload = pickle.dumps(out)
+            except BaseException as exc:  # noqa: BLE001
+                payload = pickle.dumps(("error", f"its result cannot be sent back from the isolated process "
+                                                 f"({type(exc).__name__}: {_safe_text(exc)[:200]})"))
+        except BaseException as exc:  # noqa: BLE001
+            payload = pickle.dumps(("error", f"{type(exc).__name__}: {_safe_text(exc)[:500]}"))
+        send.send_bytes(payload)
+
+    proc = ctx.Process(target=child, daemon=True, name=f"tool-{tool.name}")
+    proc.start()
+    send.close()
+    try:
+        if receive.poll(tool.timeout_s):
+            try:
+                kind, value = pickle.loads(receive.recv_bytes())
+            except (EOFError, OSError):
+                kind, value = "error", f"the isolated process ended without an answer (exit code {proc.exitcode})"
+            return {kind: value}
+        return {"timeout": "; its process was killed"}
+    finally:
+        receive.close()
+        if proc.is_alive():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                proc.kill()
+        proc.join(5)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # grandchildren left in its group
+        except OSError:
+            pass
 
 
 def render_signature(schema: Mapping[str, Any], max_description: int = 100) -> str:

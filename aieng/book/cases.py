@@ -30,7 +30,9 @@ class Case:
     test
         A custom judge ``test(answer) -> str | None`` returning a failure message, or None when it passes.
     show
-        How to print the call in a failure message (default: built from ``args``).
+        How to print the call in a failure message (default: built from ``args``, before the call).
+    timeout_s
+        This case's time limit in seconds (default ``AIENG_CHECK_TIMEOUT``, 60 s); ``0`` means none.
     """
 
     args: tuple[Any, ...] | None = ()
@@ -39,6 +41,7 @@ class Case:
     raises: type[BaseException] | None = None
     test: Callable[[Any], str | None] | None = None
     show: str | None = None
+    timeout_s: float | None = None
 
 
 @dataclass
@@ -75,18 +78,52 @@ def exercise(name: str, hint: str, compare: Callable[[Any, Any], bool] | None = 
 
 
 
+_NUMBERS = (int, float)
+
+
+def _is_number(x: Any) -> bool:
+    """A real number of a known kind (Python or numpy), never a bool or an arbitrary object."""
+    if isinstance(x, bool) or type(x).__module__ == "numpy" and type(x).__name__.startswith("bool"):
+        return False
+    if type(x) in _NUMBERS:
+        return True
+    if type(x).__module__ == "numpy":
+        import numpy as np
+
+        return isinstance(x, (np.integer, np.floating))
+    return False
+
+
+def _array_like(x: Any) -> bool:
+    """An array the checker may convert: a numpy array or scalar, or a list/tuple/number of builtins."""
+    if type(x).__module__ == "numpy":
+        return True
+    if type(x) in (list, tuple):
+        return all(_array_like(v) for v in x)
+    return type(x) in (int, float, bool)
+
+
 def equal(expected: Any, got: Any, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
-    """Equality that forgives float round-off and compares arrays and tensors element-wise."""
-    if hasattr(got, "detach") and hasattr(got, "numpy"):  # torch tensor
+    """Equality that forgives float round-off and compares arrays and tensors element-wise.
+
+    Types are compared first, and ``got``'s own ``__eq__`` is never asked: an object that claims to equal
+    everything does not pass. Numbers of different kinds (``int``, ``float``, numpy scalars) compare by
+    value; a tensor compares as its numpy array; otherwise the types must be identical (a list is not a
+    tuple, ``True`` is not ``1``, a ``str`` subclass is not a ``str``) and the comparison is the
+    *expected* value's, element by element for containers.
+    """
+    if type(got).__module__.startswith("torch") and hasattr(got, "detach") and hasattr(got, "numpy"):
         got = got.detach().cpu().numpy()
-    if hasattr(expected, "detach") and hasattr(expected, "numpy"):
+    if type(expected).__module__.startswith("torch") and hasattr(expected, "detach") and hasattr(expected, "numpy"):
         expected = expected.detach().cpu().numpy()
     if type(expected).__module__ == "numpy" or type(got).__module__ == "numpy":
+        if not (_array_like(expected) and _array_like(got)):
+            return False
         import numpy as np
 
         try:
             a, b = np.asarray(expected), np.asarray(got)
-            if a.shape != b.shape:
+            if a.shape != b.shape or a.dtype.kind == "O" or b.dtype.kind == "O":
                 return False
             if a.dtype.kind in "fc" or b.dtype.kind in "fc":
                 return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
@@ -94,15 +131,22 @@ def equal(expected: Any, got: Any, rtol: float = 1e-6, atol: float = 1e-8) -> bo
         except (TypeError, ValueError):
             return False
     if isinstance(expected, bool) or isinstance(got, bool):
-        return expected is got or (type(expected) is type(got) and expected == got)
-    if isinstance(expected, float) or isinstance(got, float):
-        try:
-            return math.isclose(float(expected), float(got), rel_tol=rtol, abs_tol=atol)
-        except (TypeError, ValueError):
+        return type(expected) is type(got) and expected is got
+    if _is_number(expected) or _is_number(got):
+        if not (_is_number(expected) and _is_number(got)):
             return False
-    if isinstance(expected, dict) and isinstance(got, dict):
-        return expected.keys() == got.keys() and all(equal(expected[k], got[k], rtol, atol) for k in expected)
-    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):
-        return (type(expected) is type(got) and len(expected) == len(got)
-                and all(equal(e, g, rtol, atol) for e, g in zip(expected, got)))
-    return bool(expected == got)
+        if isinstance(expected, float) or isinstance(got, float) or type(got).__module__ == "numpy":
+            return math.isclose(float(expected), float(got), rel_tol=rtol, abs_tol=atol)
+        return int(expected) == int(got)
+    if type(expected) is not type(got):
+        return False
+    if type(expected) is dict:
+        return (len(expected) == len(got) and all(k in got for k in expected)
+                and all(equal(expected[k], got[k], rtol, atol) for k in expected))
+    if type(expected) in (list, tuple):
+        return len(expected) == len(got) and all(equal(e, g, rtol, atol) for e, g in zip(expected, got))
+    try:
+        same = expected.__eq__(got)  # the expected value's own comparison, never the answer's
+        return same is not NotImplemented and bool(same)
+    except Exception:  # noqa: BLE001
+        return False

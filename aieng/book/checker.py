@@ -7,6 +7,25 @@ case passes, or the first failing case with what was expected, what came back an
 that still raises ``NotImplementedError`` (or an answer that is ``None`` / ``...``) reads as
 "not attempted yet".
 
+What cannot crash or hang it (each has a test in ``tests/test_check.py``):
+
+- a function that loops for ever: each case has a time limit (``Case.timeout_s``, else
+  ``AIENG_CHECK_TIMEOUT``, default 60 s). The learner's function runs in the caller's own thread (the
+  notebook's main thread: signals, torch's and numpy's per-thread settings behave as in the notebook);
+  a watchdog thread injects :class:`CaseTimeout` into it with ``PyThreadState_SetAsyncExc`` when time is
+  up. That stops any loop that runs Python code. A call blocked inside C (``time.sleep(10**6)``, a
+  socket read) is only reached when it returns to Python: Jupyter's interrupt button (Ctrl-C) still
+  stops it. (A subprocess could kill anything, but it would not see the notebook's variables.)
+- ``SystemExit``, ``KeyboardInterrupt`` and any other ``BaseException`` *raised by the learner's code*
+  become a verdict. A real Ctrl-C is told apart: while a case runs (in the main thread) a SIGINT
+  handler records that the signal arrived, and then the ``KeyboardInterrupt`` is re-raised, so the
+  learner can still stop a long check.
+- an answer whose ``repr`` raises, or is huge, is shown as ``<unprintable ...>`` or cut short.
+- an answer object whose ``__eq__`` always says True: :func:`aieng.book.cases.equal` compares types
+  first and never asks the answer's ``__eq__``.
+- a function that mutates its inputs: the call is shown as it was given (its text is taken before
+  the call).
+
 Tests and CI call it strictly (``strict=True`` or ``AIENG_CHECK_STRICT=1``): then a wrong answer
 raises :class:`CheckFailed`, so a broken worked solution fails the build. "Not attempted" never raises.
 
@@ -16,20 +35,129 @@ Exercises live in ``aieng/book/exercises/chNN.py``, one module a chapter, regist
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import pkgutil
+import signal
+import threading
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from aieng import settings
 from aieng.book.cases import REGISTRY, Case, Exercise, equal
 
-__all__ = ["CheckResult", "CheckFailed", "check", "registry"]
+__all__ = ["CheckResult", "CheckFailed", "CaseTimeout", "check", "registry", "time_limit", "safe_repr"]
 
 
 class CheckFailed(AssertionError):
     """Raised by a strict :func:`check` when an answer is wrong."""
+
+
+class CaseTimeout(BaseException):
+    """Injected into the learner's running function when a case's time limit is up.
+
+    A ``BaseException``, so that a learner's ``except Exception:`` does not swallow it."""
+
+
+class _RealInterrupt(Exception):
+    pass
+
+
+def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> int:
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                                      ctypes.py_object(exc) if exc is not None else None)
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`CaseTimeout` in this thread if the block runs longer than ``seconds``.
+
+    A watchdog thread (daemon, ended when the block ends) injects the exception with
+    ``PyThreadState_SetAsyncExc``; it takes effect at the next Python instruction, so code waiting inside
+    C is stopped only when the call returns. An injection that races with the end of the block is
+    cancelled, so the exception never escapes after the block.
+    """
+    if not seconds or seconds <= 0:
+        yield
+        return
+    target = threading.get_ident()
+    lock = threading.Lock()
+    state = {"done": False, "fired": False}
+    stop = threading.Event()
+
+    def watchdog() -> None:
+        wait = seconds
+        while not stop.wait(wait):  # injected again every 0.2 s: a bare `except:` may swallow one
+            with lock:
+                if state["done"]:
+                    return
+                state["fired"] = True
+                _set_async_exc(target, CaseTimeout)
+            wait = 0.2
+
+    dog = threading.Thread(target=watchdog, daemon=True, name="aieng-check-watchdog")
+    dog.start()
+    try:
+        yield
+    finally:
+        with lock:
+            state["done"] = True
+            if state["fired"]:
+                _set_async_exc(target, None)  # clear an injection not yet delivered
+        stop.set()
+        dog.join()
+
+
+@contextmanager
+def _sigint_watch() -> Iterator[dict[str, bool]]:
+    """Record whether a real SIGINT (Ctrl-C, Jupyter's interrupt) arrives while the block runs."""
+    seen = {"sigint": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        seen["sigint"] = True
+        if previous is signal.SIG_IGN:
+            return
+        if callable(previous):
+            previous(signum, frame)
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):  # not allowed here: no distinction possible, Ctrl-C is real
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def safe_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters, or ``<unprintable T: error>`` when ``repr`` raises."""
+    try:
+        text = repr(value)
+        if not isinstance(text, str):
+            raise TypeError("__repr__ returned a non-string")
+    except BaseException as exc:  # noqa: BLE001 - a learner's object must not crash the checker
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        name = type(value).__name__
+        return f"<unprintable {name} object: its repr raised {type(exc).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except BaseException:  # noqa: BLE001
+        return "<message unprintable>"
 
 
 @dataclass
@@ -71,8 +199,7 @@ def registry() -> dict[str, Exercise]:
 
 
 def _short(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return safe_repr(value, limit)
 
 
 def _call_text(fn_name: str, case: Case) -> str:
@@ -121,35 +248,72 @@ def _run(ex: Exercise, answer: Any, fn_name: str) -> CheckResult:
         return CheckResult(ex.name, "not attempted", f"⏳ {ex.name}: not attempted yet. Write your answer, then run this cell again.")
     cases = list(ex.cases())
     compare = ex.compare or equal
+    default_limit = settings.check_timeout()
     for i, case in enumerate(cases, 1):
         where = f"case {i} of {len(cases)}"
+        shown = _call_text(fn_name, case) if case.args is not None else "your answer"  # before any mutation
+        limit = case.timeout_s if case.timeout_s is not None else default_limit
         try:
+            with _sigint_watch() as seen:
+                try:
+                    with time_limit(limit):
+                        if case.test is not None:
+                            problem = case.test(answer)
+                        else:
+                            got = answer if case.args is None else answer(*case.args, **case.kwargs)
+                except KeyboardInterrupt:
+                    if seen["sigint"]:
+                        raise _RealInterrupt from None
+                    raise
             if case.test is not None:
-                problem = case.test(answer)
                 if problem:
-                    return _fail(ex, i, len(cases), f"{where}: {problem}")
+                    return _fail(ex, i, len(cases), f"{where}: {_safe_str_value(problem)}")
                 continue
-            got = answer if case.args is None else answer(*case.args, **case.kwargs)
+        except _RealInterrupt:
+            raise KeyboardInterrupt("check() was interrupted") from None
+        except CaseTimeout:
+            return _fail(ex, i, len(cases),
+                         f"{where}: {shown} was stopped after {limit:g} s (the time limit of a case). "
+                         "Does it loop for ever (a while loop whose condition never changes)?")
         except NotImplementedError:
             return CheckResult(ex.name, "not attempted",
                                f"⏳ {ex.name}: not attempted yet (the stub still raises NotImplementedError).",
                                0, len(cases))
-        except Exception as exc:  # the learner's code raised: report it, never crash the notebook
+        except BaseException as exc:  # noqa: BLE001 - the learner's code raised: a verdict, never a crash
             if case.raises is not None and isinstance(exc, case.raises):
                 continue
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            frames = traceback.extract_tb(exc.__traceback__)
+            line = f" (line {frames[-1].lineno})" if frames else ""
+            kind = "" if isinstance(exc, Exception) else (
+                " (this would have stopped the notebook: a function should return or raise an ordinary error)")
             return _fail(ex, i, len(cases),
-                         f"{where}: {_call_text(fn_name, case)} raised {type(exc).__name__}: {exc} "
-                         f"(line {frame.lineno})")
+                         f"{where}: {shown} raised {type(exc).__name__}: {_safe_str(exc)}{line}{kind}")
         if case.raises is not None:
             return _fail(ex, i, len(cases),
-                         f"{where}: {_call_text(fn_name, case)} should raise {case.raises.__name__}, "
+                         f"{where}: {shown} should raise {case.raises.__name__}, "
                          f"but returned {_short(got)}")
-        if not compare(case.expected, got):
-            call = "your answer" if case.args is None else _call_text(fn_name, case)
-            return _fail(ex, i, len(cases), f"{where}: {call}\n   expected: {_short(case.expected)}\n   got:      {_short(got)}")
+        try:
+            ok = bool(compare(case.expected, got))
+        except Exception as exc:  # noqa: BLE001 - an answer the comparison cannot handle is wrong, not a crash
+            ok = False
+            note = f" (comparing raised {type(exc).__name__}: {_safe_str(exc)})"
+        else:
+            note = ""
+        if not ok:
+            return _fail(ex, i, len(cases),
+                         f"{where}: {shown}\n   expected: {_short(case.expected)}\n   got:      {_short(got)}"
+                         f"{' (a ' + type(got).__name__ + ')' if _type_differs(case.expected, got) else ''}{note}")
     verdict = "the case passes" if len(cases) == 1 else f"all {len(cases)} cases pass"
     return CheckResult(ex.name, "pass", f"✅ {ex.name}: {verdict}.", len(cases), len(cases))
+
+
+def _safe_str_value(value: Any) -> str:
+    return value if isinstance(value, str) else safe_repr(value)
+
+
+def _type_differs(expected: Any, got: Any) -> bool:
+    return type(expected) is not type(got) and not (
+        isinstance(expected, (int, float)) and isinstance(got, (int, float)))
 
 
 def _fail(ex: Exercise, i: int, total: int, detail: str) -> CheckResult:

@@ -18,6 +18,7 @@ from aieng.llm.chat import (
 from aieng.llm.choose import choose
 from aieng.llm.load import load_chat_model
 from aieng.llm.local import (
+    ContextLengthError,
     DEFAULT_DTYPE,
     DTYPES,
     SMOLLM2_GGUF,
@@ -33,6 +34,7 @@ __all__ = [
     "OpenAIChatModel",
     "Usage",
     "LLMError",
+    "ContextLengthError",
     "ModelNotFoundError",
     "load_chat_model",
     "smollm2_path",

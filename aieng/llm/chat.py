@@ -1,6 +1,6 @@
 """The chat-model interface: one protocol that local and remote models share, and its small helpers.
 
-Taught in Month 7 (chapters/07-transformers-and-llms); used by RAG (Month 8), agents (Month 9) and the labs.
+The interface behind Month 7's models (chapters/07-transformers-and-llms); used by RAG (Month 8), agents (Month 9) and the labs.
 :func:`aieng.llm.load_chat_model` picks the model (see :mod:`aieng.llm.load`); :mod:`aieng.llm.local`
 runs one in-process, :mod:`aieng.llm.remote` talks to an OpenAI-compatible endpoint.
 """

@@ -94,7 +94,8 @@ class Decoded:
         Wall time.
     stop_reason
         ``"complete"`` (grammar satisfied and the model ended), ``"grammar_end"`` (nothing can follow),
-        ``"max_tokens"``, ``"eos"`` (free decoding) or ``"dead_end"`` (no token fits: an unsatisfiable grammar).
+        ``"max_tokens"`` (the budget ran out; under a grammar the text may be an incomplete call),
+        ``"eos"`` (free decoding) or ``"dead_end"`` (no token fits: an unsatisfiable grammar).
     """
 
     text: str
@@ -141,6 +142,8 @@ def decode_teaching(model: Any, messages: Any, pattern: str, max_new_tokens: int
     eos = tok.eos_token_id
     t0 = time.perf_counter()
     ids = model.encode_chat(messages)
+    room = _context_room(model, int(ids.shape[1]))
+    max_new_tokens = max_new_tokens if room is None else min(max_new_tokens, room)
     logits, past = _forward(model, ids, None)
     text, n_new, reason = "", 0, "max_tokens"
     while n_new < max_new_tokens:
@@ -199,17 +202,45 @@ def library_mask(tokenizer: Any, pattern: str, prefix_ids: Sequence[int] = ()) -
     return np.asarray(bits[: lltok.vocab_size].bool().numpy())
 
 
-_CLOSERS = ('"', ")", "]", ")]", '")', '")]', '""', "0", "True", "[]", "{}", ", ")
+_CLOSERS = ('"', "]", "}", ")", '")', '")]', ")]", '""', "[]", "{}", "0", "False", "True", ",", ", ")
+"""Texts that close what is open, most closing first. While *finishing* (the token budget is spent),
+:func:`decode_llguidance` takes the first of these the grammar allows; ``,`` comes last because it
+extends a list, and it is allowed alone only where the grammar requires another item."""
+
+
+def _closer_ids(tokenizer: Any) -> list[int]:
+    """Token ids whose text is exactly one of :data:`_CLOSERS`, in that order."""
+    ids = []
+    for c in _CLOSERS:
+        enc = tokenizer.encode(c, add_special_tokens=False)
+        if len(enc) == 1 and tokenizer.decode(enc, clean_up_tokenization_spaces=False) == c and enc[0] not in ids:
+            ids.append(int(enc[0]))
+    return ids
+
+
+def _context_room(model: Any, prompt_tokens: int) -> int | None:
+    """How many tokens fit after the prompt in the model's context (None when the model does not say)."""
+    limit = getattr(model, "context_length", None)
+    return None if not limit else max(0, int(limit) - prompt_tokens)
 
 
 def decode_llguidance(model: Any, messages: Any, pattern: str, max_new_tokens: int = 96,
-                      finish_tokens: int = 48) -> Decoded:
+                      finish_tokens: int = 256) -> Decoded:
     """Greedy decoding under a regex with ``llguidance``: full token masks plus fast-forwarding.
 
-    Tokens the grammar forces (``compute_ff_tokens``) are fed to the model in a single forward pass. When
-    ``max_new_tokens`` is reached before the grammar is complete (a small model repeating itself inside a
-    string), decoding switches to *finishing*: for at most ``finish_tokens`` more tokens it prefers allowed
-    tokens that close what is open (``"``, ``)``, ``]``, a ``0`` for a number...), so the reply still parses.
+    Tokens the grammar forces (``compute_ff_tokens``) are fed to the model in a single forward pass.
+
+    **What is guaranteed.** The text is always a prefix the grammar allows, and it ends complete
+    (``stop_reason`` ``"complete"`` or ``"grammar_end"``) unless ``"max_tokens"`` or ``"dead_end"`` says
+    otherwise. When ``max_new_tokens`` is reached before the grammar is complete (a small model repeating
+    itself inside a string), decoding switches to *finishing*: it takes, among the tokens the grammar
+    allows, the first of :data:`_CLOSERS` (end of text, ``"``, ``]``, ``}``, ``)``, ``0``, ...) and the
+    model's choice only where none is allowed. Every repetition in :func:`aieng.agents.callsyntax.call_regex`
+    is bounded and a closer is always preferred over anything that extends, so finishing ends after a
+    bounded number of tokens: a few per open bracket or required argument. ``finish_tokens`` is the hard
+    cap on that tail; a grammar so large that it is reached ends with ``"max_tokens"`` (an incomplete
+    text, which :class:`aieng.agents.ReasoningEngine` reports as cut, never as a call). The prompt plus
+    the whole budget never exceeds the model's context: the budget is shrunk to fit.
     """
     import llguidance
     import llguidance.torch as llt
@@ -222,21 +253,24 @@ def decode_llguidance(model: Any, messages: Any, pattern: str, max_new_tokens: i
     bitmask = llt.allocate_token_bitmask(1, lltok.vocab_size)
     t0 = time.perf_counter()
     ids = model.encode_chat(messages)
+    room = _context_room(model, int(ids.shape[1]))
+    limit = max_new_tokens + finish_tokens
+    if room is not None and limit > room:
+        limit = room
+        max_new_tokens = min(max_new_tokens, max(0, room - finish_tokens // 4))
     logits, past = _forward(model, ids, None)
     out: list[int] = []
     forced = 0
     reason = "max_tokens"
     eos = model.tokenizer.eos_token_id
-    closers = [i for c in _CLOSERS for i in [model.tokenizer.convert_tokens_to_ids(c)] if isinstance(i, int) and i >= 0
-               and model.tokenizer.decode([i]) == c]
-    closers = [eos] + closers
-    while len(out) < max_new_tokens + finish_tokens:
+    closers = [eos] + _closer_ids(model.tokenizer)
+    while len(out) < limit:
         finishing = len(out) >= max_new_tokens
         if matcher.is_stopped():
             reason = "grammar_end"
             break
         llt.fill_next_token_bitmask(matcher, bitmask, 0)
-        scores = logits.float().clone().unsqueeze(0)
+        scores = logits.float().clone().reshape(1, -1)
         if scores.shape[1] < lltok.vocab_size:
             scores = torch.nn.functional.pad(scores, (0, lltok.vocab_size - scores.shape[1]), value=-float("inf"))
         llt.apply_token_bitmask_inplace(scores, bitmask)
@@ -245,7 +279,7 @@ def decode_llguidance(model: Any, messages: Any, pattern: str, max_new_tokens: i
             break
         choice = int(scores.argmax())
         if finishing:
-            allowed = [c for c in closers if c < scores.shape[1] and torch.isfinite(scores[0, c])]
+            allowed = [c for c in closers if c is not None and c < scores.shape[1] and torch.isfinite(scores[0, c])]
             if allowed:
                 choice = allowed[0]
         if choice == eos or choice == lltok.eos_token:
@@ -256,9 +290,9 @@ def decode_llguidance(model: Any, messages: Any, pattern: str, max_new_tokens: i
             break
         step = [choice]
         ff = matcher.compute_ff_tokens()
-        room = max_new_tokens + finish_tokens - len(out) - 1
-        if ff and room > 0:
-            ff = ff[:room]
+        left = limit - len(out) - 1
+        if ff and left > 0:
+            ff = ff[:left]
             if matcher.try_consume_tokens(ff) == len(ff):
                 step += ff
                 forced += len(ff)
@@ -266,8 +300,12 @@ def decode_llguidance(model: Any, messages: Any, pattern: str, max_new_tokens: i
         if matcher.is_stopped():
             reason = "grammar_end"
             break
+        if len(out) >= limit:
+            if matcher.is_accepting():
+                reason = "complete"
+            break
         logits, past = _forward(model, torch.tensor([step]), past)
-    text = model.tokenizer.decode(out, skip_special_tokens=True)
+    text = model.tokenizer.decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)
     return Decoded(text, int(ids.shape[1]), len(out), time.perf_counter() - t0, reason, forced)
 
 
@@ -290,6 +328,8 @@ def decode_free(model: Any, messages: Any, max_new_tokens: int = 96,
 
     tok = model.tokenizer
     ids = model.encode_chat(messages)
+    room = _context_room(model, int(ids.shape[1]))
+    max_new_tokens = max_new_tokens if room is None else min(max_new_tokens, room)
     logits, past = _forward(model, ids, None)
     out: list[int] = []
     reason = "max_tokens"

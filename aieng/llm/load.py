@@ -13,7 +13,9 @@ Which model, in order of precedence: the ``name`` argument, then ``$AIENG_LLM``,
     Without a C compiler it decodes in fp32, with a warning.
 ``"http://host:port/v1"``
     Any OpenAI-compatible endpoint (:mod:`aieng.llm.remote`). The model name comes from the ``model``
-    argument or ``$AIENG_LLM_MODEL``; a key, if needed, from ``$AIENG_LLM_API_KEY``.
+    argument or ``$AIENG_LLM_MODEL``; a key, if needed, from ``$AIENG_LLM_API_KEY`` (sent only to the
+    ``AIENG_LLM`` host: :func:`aieng.settings.api_key_for`); the deadline from ``timeout`` or
+    ``$AIENG_LLM_TIMEOUT``.
 ``"org/name"``
     A Hugging Face model name, downloaded when online (or found in the local HF cache).
 """
@@ -52,7 +54,8 @@ def _gguf_engine_ok() -> bool:
 
 
 def load_chat_model(name: str | None = None, *, dtype: str | None = None, device: str | None = None,
-                    model: str | None = None, cache: bool = True) -> ChatModel:
+                    model: str | None = None, cache: bool = True, timeout: float | None = None,
+                    api_key: str | None = None) -> ChatModel:
     """Load a chat model once per process and return it.
 
     Parameters
@@ -70,6 +73,12 @@ def load_chat_model(name: str | None = None, *, dtype: str | None = None, device
         For endpoints: the served model's name (default ``$AIENG_LLM_MODEL``).
     cache
         Reuse the instance loaded earlier in this process with the same settings.
+    timeout
+        For endpoints: the total deadline of one request in seconds (default ``$AIENG_LLM_TIMEOUT``, 120).
+    api_key
+        For endpoints: the key to send to *this* URL. Default: the one rule of
+        :func:`aieng.settings.api_key_for` (``AIENG_LLM_API_KEY`` to the ``AIENG_LLM`` host only,
+        ``OPENAI_API_KEY`` to api.openai.com only).
     """
     name = (name or settings.llm_name()).strip()
     if name.startswith(("http://", "https://")):
@@ -77,10 +86,11 @@ def load_chat_model(name: str | None = None, *, dtype: str | None = None, device
         if not served:
             raise ModelNotFoundError(f"an endpoint was given ({name}) but no model name: pass model=... "
                                      "or set AIENG_LLM_MODEL (e.g. 'qwen2.5:7b' for Ollama)")
-        key = (name, served, "http")
+        secret = api_key if api_key is not None else settings.api_key_for(name)
+        key = (name, served, "http", timeout, secret)
         if cache and key in _CACHE:
             return _CACHE[key]
-        llm = OpenAIChatModel(name, served, api_key=settings.llm_api_key())
+        llm = OpenAIChatModel(name, served, api_key=secret, timeout=timeout)
         _CACHE[key] = llm
         return llm
 

