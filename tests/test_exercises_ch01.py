@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import math
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from aieng.book import CheckFailed, check, registry
 from aieng.foundations.concurrency import count_primes
-
 
 # ---- reference answers ------------------------------------------------------------------------
 
@@ -30,18 +29,41 @@ def normalize(weights):
 
 
 @dataclass(frozen=True)
-class Vector:
-    x: float
-    y: float
+class Interval:
+    low: float
+    high: float
 
-    def __add__(self, other):
-        return Vector(self.x + other.x, self.y + other.y)
+    def __post_init__(self):
+        if self.low > self.high:
+            raise ValueError("low > high")
 
-    def __mul__(self, k):
-        return Vector(self.x * k, self.y * k)
+    @property
+    def width(self):
+        return self.high - self.low
 
-    def norm(self):
-        return math.hypot(self.x, self.y)
+    def __contains__(self, x):
+        return self.low <= x <= self.high
+
+    def __and__(self, other):
+        low, high = max(self.low, other.low), min(self.high, other.high)
+        return Interval(low, high) if low <= high else None
+
+
+class RunningVariance:  # Welford
+    def __init__(self):
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def update(self, x):
+        self.count += 1
+        delta = x - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (x - self.mean)
+
+    @property
+    def value(self):
+        if self.count == 0:
+            raise ValueError("no values")
+        return self.m2 / self.count
 
 
 def retry(times):
@@ -92,9 +114,18 @@ def handle(method, path, body):
     return 200, {"words": len(data["text"].split())}
 
 
+def fetch_many(base_url, paths):
+    with httpx.Client(base_url=base_url, timeout=5.0) as client:
+        replies = [client.get(p) for p in paths]
+    for r in replies:
+        r.raise_for_status()
+    return [r.json() for r in replies]
+
+
 def fetch_all(fetch, items, max_workers):
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        return list(pool.map(fetch, items))
+        futures = [pool.submit(fetch, x) for x in items]
+        return [f.exception() or f.result() for f in futures]
 
 
 async def fetch_all_async(fetch, items, limit):
@@ -110,8 +141,9 @@ async def fetch_all_async(fetch, items, limit):
 def primes_parallel(limits, workers):
     if workers < 1:
         raise ValueError("need at least one worker")
+    chunksize = max(1, len(limits) // (4 * workers))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(count_primes, limits))
+        return list(pool.map(count_primes, limits, chunksize=chunksize))
 
 
 # ---- wrong answers ----------------------------------------------------------------------------
@@ -121,19 +153,45 @@ def normalize_no_checks(weights):
     return [w / total for w in weights]
 
 
-@dataclass  # not frozen: not hashable
-class VectorMutable:
-    x: float
-    y: float
+@dataclass  # not frozen: not hashable, and no validation
+class IntervalMutable:
+    low: float
+    high: float
 
-    def __add__(self, other):
-        return VectorMutable(self.x + other.x, self.y + other.y)
+    @property
+    def width(self):
+        return self.high - self.low
 
-    def __mul__(self, k):
-        return VectorMutable(self.x * k, self.y * k)
+    def __contains__(self, x):
+        return self.low <= x <= self.high
 
-    def norm(self):
-        return math.hypot(self.x, self.y)
+    def __and__(self, other):
+        low, high = max(self.low, other.low), min(self.high, other.high)
+        return IntervalMutable(low, high) if low <= high else None
+
+
+class RunningVarianceNaive:  # sum and sum of squares: cancels catastrophically
+    def __init__(self):
+        self.count, self.total, self.total_sq = 0, 0.0, 0.0
+
+    def update(self, x):
+        self.count += 1
+        self.total += x
+        self.total_sq += x * x
+
+    @property
+    def value(self):
+        if self.count == 0:
+            raise ValueError("no values")
+        mean = self.total / self.count
+        return self.total_sq / self.count - mean * mean
+
+
+def fetch_many_fresh(base_url, paths):  # a new connection per request
+    replies = [httpx.get(base_url + p, timeout=5.0) for p in paths]
+    for r in replies:
+        r.raise_for_status()
+    return [r.json() for r in replies]
 
 
 def retry_no_wraps(times):
@@ -169,16 +227,29 @@ def primes_parallel_no_check(limits, workers):
     return [count_primes(n) for n in limits]
 
 
+def primes_parallel_chunk_one(limits, workers):  # correct, but one round trip per task
+    if workers < 1:
+        raise ValueError("need at least one worker")
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(count_primes, limits))
+
+
 CASES = {
     "01.normalize": (normalize, normalize_no_checks),
-    "01.vector": (Vector, VectorMutable),
+    "01.interval": (Interval, IntervalMutable),
     "01.retry": (retry, retry_no_wraps),
+    "01.running_var": (RunningVariance, RunningVarianceNaive),
+    "01.think_defaults": (6, 3),
     "01.count_words": (count_words, count_words_recursive),
     "01.parse_pin": (parse_pin, parse_pin_lenient),
     "01.api_handler": (handle, handle_always_200),
+    "01.fetch_many": (fetch_many, fetch_many_fresh),
+    "01.think_atomic": ("C", "d"),
     "01.fetch_in_order": (fetch_all, fetch_all_sequential),
     "01.fetch_async": (fetch_all_async, fetch_all_async_unlimited),
     "01.primes_parallel": (primes_parallel, primes_parallel_no_check),
+    "01.think_gil": (5.0, 12.0),
+    "01.think_event_loop": ("b", "a"),
 }
 
 
@@ -204,7 +275,8 @@ def test_stub_reads_as_not_attempted(name):
     def stub(*args, **kwargs):
         raise NotImplementedError
 
-    result = check(name, stub, strict=True, quiet=True)
+    value_answer = not callable(CASES[name][0])  # a "Think!" question: the stub is `answer = ...`
+    result = check(name, ... if value_answer else stub, strict=True, quiet=True)
     assert result.status == "not attempted"
 
 
@@ -253,6 +325,44 @@ async def fetch_all_async_sequential(fetch, items, limit):
     return [await fetch(x) for x in items]
 
 
+def fetch_all_map(fetch, items, max_workers):  # order kept, but one failure loses every result
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        return list(pool.map(fetch, items))
+
+
+@dataclass(frozen=True)
+class IntervalUnchecked(Interval):  # no validation
+    def __post_init__(self):
+        pass
+
+
+@dataclass(frozen=True)
+class IntervalOpen(Interval):  # ends excluded
+    def __contains__(self, x):
+        return self.low < x < self.high
+
+
+class RunningVarianceStores:  # exact, but keeps the whole stream
+    def __init__(self):
+        self.values = []
+
+    def update(self, x):
+        self.values.append(x)
+
+    @property
+    def value(self):
+        if not self.values:
+            raise ValueError("no values")
+        import numpy as np
+
+        return float(np.var(self.values))
+
+
+def fetch_many_no_raise(base_url, paths):
+    with httpx.Client(base_url=base_url, timeout=5.0) as client:
+        return [client.get(p).json() for p in paths]
+
+
 def fetch_all_reordered(fetch, items, max_workers):
     from concurrent.futures import as_completed
 
@@ -267,6 +377,12 @@ def fetch_all_reordered(fetch, items, max_workers):
     ("01.count_words", count_words_all_files),
     ("01.fetch_async", fetch_all_async_sequential),
     ("01.fetch_in_order", fetch_all_reordered),
+    ("01.fetch_in_order", fetch_all_map),
+    ("01.interval", IntervalUnchecked),
+    ("01.interval", IntervalOpen),
+    ("01.running_var", RunningVarianceStores),
+    ("01.fetch_many", fetch_many_no_raise),
+    ("01.primes_parallel", primes_parallel_chunk_one),
     ("01.normalize", lambda ws: [w / sum(ws) for w in ws]),
 ])
 def test_more_wrong_answers_fail(name, bad):
