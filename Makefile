@@ -22,7 +22,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 OFFLINE_ENV := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 TEST_ENV := AIENG_QUICK=1 AIENG_CHECK_STRICT=1 $(OFFLINE_ENV)
 
-.PHONY: help setup book test test-unit test-notebooks test-site lab bench lock student clean
+.PHONY: help setup book test test-unit test-notebooks test-site lab bench lock student grade clean
 
 help:
 	@echo "make book    - set up, execute the notebooks, build the site into _build/html"
@@ -30,6 +30,7 @@ help:
 	@echo "make lab     - JupyterLab on the book"
 	@echo "make bench   - print the benchmark figures (see python -m aieng.bench --help)"
 	@echo "make student - student copies of the notebooks, solutions stripped, in _build/student"
+	@echo "make grade SUBMISSIONS=DIR - run learners' notebooks offline; gradebook in _build/gradebook"
 	@echo "make lock    - re-resolve requirements.in into requirements.txt (needs the network)"
 
 $(BIN)/python:
@@ -76,6 +77,12 @@ bench: setup
 
 student: setup
 	$(BIN)/python -m aieng.book.student chapters labs --out _build/student
+
+# One folder per learner: DIR/<learner>/<notebook>.ipynb. GRADEBOOK=... and TIMEOUT=... (seconds a notebook) optional.
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [GRADEBOOK=_build/gradebook] [TIMEOUT=600]"; exit 2; }
+	$(OFFLINE_ENV) $(BIN)/python -m aieng.book.grade "$(SUBMISSIONS)" --out "$(or $(GRADEBOOK),_build/gradebook)" \
+	  --timeout $(or $(TIMEOUT),600) --jobs $(JOBS)
 
 lock: | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.in

@@ -2,7 +2,8 @@
 
 Before the package was arranged as a stack of layers, every module sat directly under ``aieng``.
 Notebooks and learners' code written then keep working: importing an old name gives the module at its
-new home (the same object, so ``aieng.gpt is aieng.llm.gpt``). New code uses the new names.
+new home (the same object, so ``aieng.gpt is aieng.llm.gpt``), and ``python -m aieng.student`` or
+``python -m aieng.grade`` run the commands at theirs. New code uses the new names.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MOVED: dict[str, str] = {
     "aieng.check": "aieng.book.checker",
     "aieng.student": "aieng.book.student",
     "aieng.exercises": "aieng.book.exercises",
+    "aieng.grade": "aieng.book.grade",
 }
 """Old module name -> its home now."""
 
@@ -43,6 +45,11 @@ class _Alias(importlib.abc.Loader):
 
     def exec_module(self, module: Any) -> None:  # already executed at its new home
         return None
+
+    def get_code(self, fullname: str) -> Any:
+        """The new home's code, so that ``python -m aieng.student`` runs ``aieng.book.student``."""
+        spec = importlib.util.find_spec(self.target)
+        return spec.loader.get_code(self.target)  # type: ignore[union-attr]
 
 
 class _Finder(importlib.abc.MetaPathFinder):

@@ -53,6 +53,7 @@ __all__ = [
     "load_gsm8k",
     "load_bfcl",
     "load_pubmedqa",
+    "load_pizzaplace",
     "search_dirs",
     "subset",
 ]
@@ -210,6 +211,18 @@ REGISTRY: dict[str, Dataset] = {
                            f"{_GH}/pubmedqa/pubmedqa/1cbae8e92f72f20c8d3747cbb3bf5bc53554d997/data/ori_pqal.json"),
                 RemoteFile("test_ground_truth.json", "939fe566f09017d13b1ca64d2ddfee0bc2374b366048152997669cccedc44d51",
                            f"{_GH}/pubmedqa/pubmedqa/1cbae8e92f72f20c8d3747cbb3bf5bc53554d997/data/test_ground_truth.json"),
+            ),
+        ),
+        Dataset(
+            name="pizzaplace",
+            description="A year (2015) of a pizza shop's sales: 49,574 pizzas sold, one row each "
+                        "(id, date, time, name, size, type, price).",
+            source="https://github.com/posit-dev/great-tables",
+            license="MIT (the great-tables repository, Posit Software, PBC); synthetic, illustrative data",
+            citation="great_tables.data.pizzaplace (originally from the R package gt), Posit Software",
+            files=(
+                RemoteFile("pizzaplace.csv", "594ca293b3d7b8a3dffe1cb398836a1e6216c0b5a29c560957665ba801f002a7",
+                           f"{_GH}/posit-dev/great-tables/bf88c5bb9af9e166b158cc02ce23a092fef0fc88/great_tables/data/05-pizzaplace.csv"),
             ),
         ),
     ]
@@ -617,6 +630,15 @@ def load_pubmedqa(split: str = "test", data_dir: str | os.PathLike[str] | None =
          "label": it["final_decision"], "long_answer": it["LONG_ANSWER"]}
         for pmid, it in items.items() if keep(pmid)
     ]
+
+
+def load_pizzaplace(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The path of ``pizzaplace.csv`` (a year of pizza sales, 2015), checked against its SHA-256.
+
+    Read it with pandas or load it into SQLite (``aieng.agents.sales.SalesDB``). ``data_dir``: a folder
+    holding ``pizzaplace.csv`` in the same format (default: the registered data set).
+    """
+    return _data_file("pizzaplace", "pizzaplace.csv", data_dir)
 
 
 # ----------------------------------------------------------------------------- command line

@@ -31,7 +31,8 @@ ONE_CONCEPT = {
     "aieng.agents.sandbox": "one boundary: the supervisor, the bubblewrap command, the limits and the reasons belong together, and the lesson of the audit-hook fence shares its argument checks",
     "aieng.data": "the data sets: registry, verified download and readers, one loader per set",
 }
-"""Modules allowed past about 400 lines, and why."""
+"""Modules allowed past about 400 lines, and why (a chapter's exercises, ``aieng.book.exercises.chNN``, are one
+concept each: that chapter's cases and hints)."""
 
 TOOLING = ("aieng._legacy", "aieng.bench", "aieng.book.exercises", "aieng.book.pages", "aieng.book.student")
 """Modules that serve the book itself rather than a chapter: their docstrings need not name a Month."""
@@ -164,7 +165,8 @@ def test_no_import_cycles():
 
 def test_modules_stay_small_unless_one_concept():
     long = {n: len(p.read_text(encoding="utf-8").splitlines()) for n, p in MODULES.items()}
-    too_long = {n: lines for n, lines in long.items() if lines > 420 and n not in ONE_CONCEPT}
+    too_long = {n: lines for n, lines in long.items()
+                if lines > 420 and n not in ONE_CONCEPT and not n.startswith("aieng.book.exercises.")}
     assert not too_long, f"modules over 420 lines (split them, or name the one concept in ONE_CONCEPT): {too_long}"
 
 
@@ -173,3 +175,8 @@ def test_old_module_names_still_import_to_the_new_homes():
 
     for old, new in MOVED.items():
         assert importlib.import_module(old) is importlib.import_module(new), old
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "aieng.student", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "usage" in out.stdout.lower(), out.stderr

@@ -8,7 +8,9 @@ from typing import Literal
 import pytest
 
 from aieng.agents.callsyntax import Call, CallParseError, format_calls, parse_calls
-from aieng.agents.tools import Tool, ToolBox, calculator, check_calls, schema_from_hints
+from aieng.agents.scoring import check_calls
+from aieng.agents.schemas import schema_from_hints
+from aieng.agents.tools import Tool, ToolBox, calculator
 
 
 def book_flight(city: str, seats: int = 1, cabin: Literal["economy", "business"] = "economy",

@@ -3,39 +3,20 @@ execution layer), the tool-call syntax, and the sandbox that runs model-written 
 
 Modules: :mod:`~aieng.agents.loop` (the agent loop and its trace), :mod:`~aieng.agents.callsyntax` (the
 ``[f(a=1)]`` grammar and parser), :mod:`~aieng.agents.tools`, :mod:`~aieng.agents.memory`,
-:mod:`~aieng.agents.planning` and :mod:`~aieng.agents.sandbox` (import it by its full name).
+:mod:`~aieng.agents.planning`, :mod:`~aieng.agents.scoring` (BFCL calls, GSM8K numbers), and the execution
+layer's :mod:`~aieng.agents.sandbox` and :mod:`~aieng.agents.sqltool` (import those two by their full names).
 
 >>> from aieng.agents import Agent, ReasoningEngine, ToolBox, calculator
 """
 
-from aieng.agents.callsyntax import (
-                               Call,
-                               CallParseError,
-                               call_regex,
-                               format_calls,
-                               parse_calls,
-)
-from aieng.agents.loop import (
-                               STOP_REASONS,
-                               Agent,
-                               Decision,
-                               ReasoningEngine,
-                               Step,
-                               Trace,
-                               final_answer_schema,
-                               system_prompt,
-                               trace_viewer,
-)
+from aieng.agents.callsyntax import Call, CallParseError, call_regex, format_calls, parse_calls
+from aieng.agents.loop import (STOP_REASONS, Agent, Decision, ReasoningEngine, Step, Trace, final_answer_schema,
+                               system_prompt, trace_viewer)
 from aieng.agents.memory import ConversationBuffer, LongTermMemory
 from aieng.agents.planning import PlanError, Task, TaskGraph, execute, plan_from_calls
-from aieng.agents.tools import (
-                               Observation,
-                               Tool,
-                               ToolBox,
-                               calculator,
-                               check_calls,
-                               schema_from_hints,
-)
+from aieng.agents.scoring import check_calls
+from aieng.agents.schemas import schema_from_hints
+from aieng.agents.tools import Observation, Tool, ToolBox, calculator
 
 __all__ = [
     "Agent",

@@ -19,13 +19,12 @@ False
 
 Pieces:
 
-- :func:`schema_from_hints`: a function's JSON schema from type hints and a numpy-style docstring, from scratch.
+- :func:`aieng.agents.schemas.schema_from_hints` writes a function's JSON schema from scratch;
   :class:`Tool` uses pydantic for the same job (and for validation); the chapter asserts the two agree.
 - :class:`ToolBox`: calls a tool by name with arguments from a model. Unknown tools, invalid arguments, a tool that
   raises and a tool that hangs all come back as an :class:`Observation` with ``ok=False``; nothing propagates.
 - the call syntax ``[f(a=1), g(b="x")]`` the agents emit is parsed in :mod:`aieng.agents.callsyntax`.
-- :func:`check_calls`: a BFCL-style AST checker (name, parameters, types and accepted values; order-free for
-  parallel calls), used by ``python -m aieng.bench agent``.
+- the BFCL-style checker of calls is :func:`aieng.agents.scoring.check_calls`.
 """
 
 from __future__ import annotations
@@ -34,110 +33,23 @@ import ast
 import ctypes
 import inspect
 import os
-import re
 import signal
 import threading
-import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aieng.agents.callsyntax import (
-    Call,
-    CallParseError,
-    format_calls,
-    parse_calls,
-    type_matches,
-)
+from aieng.agents.schemas import docstring_params
 
 __all__ = [
     "ToolTimeout",
     "Tool",
     "ToolBox",
     "Observation",
-    "schema_from_hints",
-    "docstring_params",
-    "check_calls",
     "render_signature",
     "calculator",
 ]
-
-
-# ----------------------------------------------------------------------------- schemas
-
-
-def docstring_params(doc: str | None) -> tuple[str, dict[str, str]]:
-    """Summary line and ``{parameter: description}`` from a numpy-style docstring."""
-    if not doc:
-        return "", {}
-    text = inspect.cleandoc(doc)
-    summary = text.split("\n\n", 1)[0].replace("\n", " ").strip()
-    params: dict[str, str] = {}
-    m = re.search(r"^Parameters\n-+\n(.*?)(?:\n\n[A-Z][A-Za-z ]*\n-+\n|\Z)", text, flags=re.S | re.M)
-    if m:
-        current = None
-        for line in m.group(1).splitlines():
-            if line and not line.startswith(" "):
-                current = line.split(":", 1)[0].strip()
-                params[current] = ""
-            elif current and line.strip():
-                params[current] = (params[current] + " " + line.strip()).strip()
-    return summary, params
-
-
-_PRIMITIVES = {int: "integer", float: "number", str: "string", bool: "boolean"}
-
-
-def _type_schema(hint: Any) -> dict[str, Any]:
-    """JSON schema of one type hint (from scratch: primitives, list, dict, Literal, Optional)."""
-    if hint in _PRIMITIVES:
-        return {"type": _PRIMITIVES[hint]}
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Literal:
-        kinds = {_PRIMITIVES[type(a)] for a in args}
-        out: dict[str, Any] = {"enum": list(args)}
-        if len(kinds) == 1:
-            out["type"] = kinds.pop()
-        return out
-    if origin in (list, Sequence) or hint is list:
-        return {"type": "array", "items": _type_schema(args[0])} if args else {"type": "array", "items": {}}
-    if origin is dict or hint is dict:
-        return ({"type": "object", "additionalProperties": _type_schema(args[1])} if args
-                else {"type": "object", "additionalProperties": True})
-    if origin in (typing.Union, types.UnionType):
-        non_null = [a for a in args if a is not type(None)]
-        parts = [_type_schema(a) for a in non_null] + ([{"type": "null"}] if len(non_null) < len(args) else [])
-        return {"anyOf": parts}
-    raise TypeError(f"no JSON schema for type hint {hint!r}; use int, float, str, bool, list[...], dict[str, ...], "
-                    "Literal[...] or X | None")
-
-
-def schema_from_hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    """The ``{"name", "description", "parameters"}`` tool schema of ``fn``, from scratch.
-
-    Every parameter needs a type hint; parameters without a default are required; descriptions come from
-    the numpy-style docstring. Raises ``TypeError`` for a parameter without a hint or with ``*args``.
-    """
-    hints = typing.get_type_hints(fn)
-    summary, docs = docstring_params(fn.__doc__)
-    props: dict[str, Any] = {}
-    required = []
-    for name, p in inspect.signature(fn).parameters.items():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise TypeError(f"{fn.__name__}: *args/**kwargs cannot be described by a schema")
-        if name not in hints:
-            raise TypeError(f"{fn.__name__}: parameter {name!r} has no type hint")
-        prop = _type_schema(hints[name])
-        if name in docs:
-            prop["description"] = docs[name]
-        if p.default is p.empty:
-            required.append(name)
-        else:
-            prop["default"] = p.default
-        props[name] = prop
-    return {"name": fn.__name__, "description": summary,
-            "parameters": {"type": "object", "properties": props, "required": required}}
 
 
 def _strip_titles(schema: Any) -> Any:
@@ -412,95 +324,6 @@ def render_signature(schema: Mapping[str, Any], max_description: int = 100) -> s
     if len(desc) > max_description:
         desc = desc[: max_description - 3] + "..."
     return f"{schema['name']}({', '.join(parts)}) - {desc}"
-
-
-# ----------------------------------------------------------------------------- BFCL-style AST checker
-
-
-def _norm_str(s: str) -> str:
-    """BFCL-style string normalisation: lower case, no spaces or common punctuation."""
-    return re.sub(r"[ ,./\-_*^]", "", s.lower())
-
-
-def _value_eq(got: Any, want: Any) -> bool:
-    if isinstance(want, str) and isinstance(got, str):
-        return _norm_str(got) == _norm_str(want)
-    if isinstance(want, bool) or isinstance(got, bool):
-        return got is want if isinstance(want, bool) and isinstance(got, bool) else False
-    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
-        return float(got) == float(want)
-    if isinstance(want, (list, tuple)) and isinstance(got, (list, tuple)):
-        return len(want) == len(got) and all(_value_eq(g, w) for g, w in zip(got, want))
-    if isinstance(want, dict) and isinstance(got, dict):
-        for k, accepted in want.items():
-            options = accepted if isinstance(accepted, list) else [accepted]
-            if k not in got:
-                if "" not in options:
-                    return False
-                continue
-            if not any(_value_eq(got[k], o) for o in options if o != ""):
-                return False
-        return set(got) <= set(want)
-    return got == want
-
-
-def _check_one(call: Call, truth: Mapping[str, Mapping[str, list[Any]]],
-               schemas: Mapping[str, Mapping[str, Any]]) -> str | None:
-    (fname, params), = truth.items()
-    if call.name != fname:
-        return f"wrong function {call.name!r} (expected {fname!r})"
-    props = ((schemas.get(fname) or {}).get("parameters") or {}).get("properties") or {}
-    for k, v in call.arguments.items():
-        if k not in params:
-            return f"{fname}: unexpected parameter {k!r}"
-        t = (props.get(k) or {}).get("type", "any")
-        if not type_matches(v, t):
-            return f"{fname}: {k}={v!r} is not of type {t}"
-        accepted = [a for a in params[k] if a != ""]
-        if accepted and not any(_value_eq(v, a) for a in accepted):
-            return f"{fname}: {k}={v!r} is not an accepted value ({accepted[:3]})"
-    for k, accepted in params.items():
-        if k not in call.arguments and "" not in accepted:
-            return f"{fname}: missing required parameter {k!r}"
-    return None
-
-
-def check_calls(calls: Sequence[Call], ground_truth: Sequence[Mapping[str, Any]],
-                functions: Sequence[Mapping[str, Any]]) -> tuple[bool, str]:
-    """BFCL-style AST check of predicted calls against accepted answers.
-
-    Parameters
-    ----------
-    calls
-        The parsed prediction.
-    ground_truth
-        BFCL's ``[{func_name: {param: [accepted values, "" = may be omitted]}}, ...]``; ``[]`` means no call
-        is correct (the irrelevance category).
-    functions
-        The offered schemas (for the type checks).
-
-    Returns
-    -------
-    (ok, reason)
-        ``reason`` says what was wrong, or ``"ok"``. Parallel calls match in any order.
-    """
-    if not ground_truth:
-        return (not calls, "ok" if not calls else f"made {len(calls)} call(s) where none fits")
-    if len(calls) != len(ground_truth):
-        return False, f"made {len(calls)} call(s), expected {len(ground_truth)}"
-    schemas = {f["name"]: f for f in functions}
-    unmatched = list(range(len(calls)))
-    for truth in ground_truth:
-        reasons = []
-        for j in unmatched:
-            problem = _check_one(calls[j], truth, schemas)
-            if problem is None:
-                unmatched.remove(j)
-                break
-            reasons.append(problem)
-        else:
-            return False, reasons[0] if reasons else "no call left to match"
-    return True, "ok"
 
 
 # ----------------------------------------------------------------------------- a first tool

@@ -49,7 +49,7 @@ def run_bfcl(model: Any, decoding: str, n_per_category: int = 0, data_dir: str |
              categories: list[str] | None = None, max_new_tokens: int = 128) -> dict[str, Any]:
     """Score one decoding strategy on BFCL; returns the result dict (see module docstring)."""
     from aieng.agents import Decision, ReasoningEngine, system_prompt
-    from aieng.agents.tools import check_calls
+    from aieng.agents.scoring import check_calls
     from aieng.data import BFCL_CATEGORIES, load_bfcl, subset
 
     engine = ReasoningEngine(model, decoding=decoding, max_new_tokens=max_new_tokens)

@@ -1,6 +1,6 @@
 """A chat model served over the OpenAI chat-completions API (Ollama, vLLM, llama.cpp server, ...).
 
-Taught in Month 7 (chapters/07-transformers-and-llms): the path to a larger model by one setting,
+Named in Month 7 (chapters/07-transformers-and-llms) as the path to a larger model by one setting,
 ``AIENG_LLM=http://host:port/v1``.
 
 What a misbehaving server cannot do (``tests/test_llm.py`` runs each against a real loopback server):
