@@ -198,6 +198,23 @@ def registry() -> dict[str, Exercise]:
     return REGISTRY
 
 
+def _chapter_exercises(name: str) -> dict[str, Exercise]:
+    """The registry after importing only the modules of ``name``'s chapter (``01.x`` -> ``ch01*.py``).
+
+    A Month 1 learner's first ``check`` then does not wait for another chapter's imports (torch, for one).
+    """
+    chapter = name.split(".")[0]
+    if not _loaded and chapter.isdigit():
+        import aieng.book.exercises as pkg
+
+        for mod in pkgutil.iter_modules(pkg.__path__):
+            if mod.name == f"ch{chapter}" or mod.name.startswith(f"ch{chapter}_"):
+                importlib.import_module(f"{pkg.__name__}.{mod.name}")
+        if name in REGISTRY:
+            return REGISTRY
+    return registry()
+
+
 def _short(value: Any, limit: int = 200) -> str:
     return safe_repr(value, limit)
 
@@ -228,7 +245,7 @@ def check(name: str, answer: Any, *, strict: bool | None = None, quiet: bool = F
         Do not print; just return the :class:`CheckResult`.
     """
     strict = settings.check_strict() if strict is None else strict
-    exercises = registry()
+    exercises = _chapter_exercises(name)
     if name not in exercises:
         close = [n for n in exercises if n.split(".")[0] == name.split(".")[0]]
         raise KeyError(f"no exercise named {name!r}" + (f"; this chapter has {sorted(close)}" if close else ""))
