@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sqlite3
 import typing
 
@@ -55,18 +56,59 @@ def run_loop_wrong(decide, tools, max_steps):  # lets a tool's exception escape
     return None, "max_steps", max_steps
 
 
-def steps_within_budget(step_tokens, max_tokens):
-    used = steps = 0
-    for cost in step_tokens:
-        if used >= max_tokens:
+def salvage_answer(trace):
+    for step in reversed(trace.steps):
+        for obs in reversed(step.observations):
+            if obs["ok"] and obs["tool"] != "final_answer":
+                try:
+                    return float(obs["content"])
+                except ValueError:
+                    pass
+    return None
+
+
+def salvage_answer_wrong(trace):  # trusts the last observation, which may be an error or missing
+    obs = trace.steps[-1].observations
+    return float(obs[-1]["content"]) if obs and obs[-1]["ok"] else None
+
+
+def salvage_answer_invents(trace):  # always answers something, even when no tool succeeded
+    return salvage_answer(trace) or 0.0
+
+
+def fast_allowed(prefix, vocab, viable):
+    first, out = {}, []
+    for t in vocab:
+        if t:
+            if t[0] not in first:
+                first[t[0]] = viable(prefix + t[0])
+            if first[t[0]] and (len(t) == 1 or viable(prefix + t)):
+                out.append(t)
+    return out
+
+
+def fast_allowed_naive(prefix, vocab, viable):  # right answer, but one check per token
+    return [t for t in vocab if t and viable(prefix + t)]
+
+
+def fast_allowed_wrong(prefix, vocab, viable):  # prunes by first character only: allows too much
+    return [t for t in vocab if t and viable(prefix + t[0])]
+
+
+def summariser(messages, max_tokens, count):
+    said = [s for m in messages for s in re.split(r"(?<=[.!?])\s", m["content"])]
+    kept = []
+    for s in [s for s in said if said.count(s) == 1]:
+        if count(" ".join(kept + [s])) > max_tokens:
             break
-        used += cost
-        steps += 1
-    return steps
+        kept.append(s)
+    return " ".join(kept)
 
 
-def steps_within_budget_wrong(step_tokens, max_tokens):
-    return sum(1 for i in range(len(step_tokens)) if sum(step_tokens[: i + 1]) <= max_tokens)
+def summariser_first_sentences(messages, max_tokens, count):  # the extractive default: keeps no planted fact
+    from aieng.agents.memory import extractive_summary
+
+    return extractive_summary(messages, max_tokens, count)
 
 
 def json_type(hint):
@@ -147,17 +189,33 @@ def authorizer_wrong(action, *args):
 CASES = [
     ("09.parse_call", parse_call, parse_call_wrong),
     ("09.loop", run_loop, run_loop_wrong),
-    ("09.budget", steps_within_budget, steps_within_budget_wrong),
+    ("09.salvage", salvage_answer, salvage_answer_wrong),
+    ("09.salvage", salvage_answer, salvage_answer_invents),
+    ("09.think-cost", 1500, 1000),
+    ("09.fast-mask", fast_allowed, fast_allowed_naive),
+    ("09.fast-mask", fast_allowed, fast_allowed_wrong),
+    ("09.think-grammar", "b", "a"),
     ("09.json_type", json_type, json_type_wrong),
     ("09.allowed_tokens", allowed_tokens, allowed_tokens_wrong),
     ("09.call_matches", call_matches, call_matches_wrong),
     ("09.topo", topo_order, topo_order_wrong),
     ("09.trim", trim_history, trim_history_wrong),
     ("09.authorizer", authorizer, authorizer_wrong),
+    ("09.summariser", summariser, summariser_first_sentences),
+    ("09.think-fence", "c", "a"),
 ]
 
 
-@pytest.mark.parametrize("name, good, bad", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name, good, bad", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_exercise(name, good, bad):
     assert check(name, good, strict=True, quiet=True)
     assert check(name, bad, strict=False, quiet=True).status == "fail"
+
+
+def test_hints_point_without_code():
+    """A hint points to the idea or to what to read; it never carries the answer's code."""
+    from aieng.book.cases import REGISTRY
+
+    for name, ex in REGISTRY.items():
+        if ex.cases.__module__ == "aieng.book.exercises.ch09":
+            assert not re.search(r"\w\(|==|\breturn\b|lambda", ex.hint), (name, ex.hint)

@@ -6,6 +6,8 @@ Taught in Month 9 (chapters/09-agents); the memory of the agent lab.
   fit, the oldest are either dropped (``policy="drop"``) or folded into a running summary
   (``policy="summarise"``) by a summariser: :func:`extractive_summary` (first sentence of each message,
   cheap and deterministic) or :func:`llm_summariser` (asks a chat model).
+- :func:`planted_conversation`: a seeded synthetic conversation with facts planted in the middle of long
+  messages, and a question per fact, for measuring what a memory keeps.
 - :class:`LongTermMemory`: texts embedded with :func:`aieng.retrieval.embed.load_embedder` and kept in a vector store
   from :mod:`aieng.retrieval` (Month 8's ``FaissStore`` by default), recalled by similarity.
 """
@@ -13,6 +15,7 @@ Taught in Month 9 (chapters/09-agents); the memory of the agent lab.
 from __future__ import annotations
 
 import os
+import random
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ConversationBuffer", "LongTermMemory", "extractive_summary", "llm_summariser", "word_count"]
+__all__ = [
+    "ConversationBuffer",
+    "LongTermMemory",
+    "extractive_summary",
+    "llm_summariser",
+    "planted_conversation",
+    "word_count",
+]
 
 
 def word_count(text: str) -> int:
@@ -49,6 +59,50 @@ def llm_summariser(model: Any, max_new_tokens: int = 60) -> Callable[..., str]:
         prompt = [{"role": "user", "content": "Summarise the key facts of this conversation in one short paragraph:\n" + text}]
         return model.generate(prompt, max_new_tokens=min(max_new_tokens, max_tokens))
     return summarise
+
+
+_FACTS = [
+    ("The deadline is {}.", "When is the deadline?", ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]),
+    ("The budget is {} euros.", "How large is the budget?", ["4000", "5500", "7200", "9100", "12500"]),
+    ("The client is {}.", "Who is the client?", ["Globex", "Initech", "Umbrella", "Hooli", "Acme"]),
+    ("Reports go to {}.", "Who receives the reports?", ["Maria", "Kenji", "Amara", "Lukas", "Priya"]),
+    ("Use the {} region for the servers.", "Which region do the servers use?", ["Frankfurt", "Dublin", "Oslo",
+                                                                                  "Madrid", "Warsaw"]),
+    ("The project code is {}.", "What is the project code?", ["ZX-41", "QP-17", "LM-88", "TR-09", "KV-53"]),
+]
+_CHATTER = ["That sounds reasonable and we can look at it again later in more detail.",
+            "I checked the earlier notes and nothing there changes the picture much.",
+            "Let us keep going with the next part of the task and see where it leads.",
+            "Thanks, that is helpful context for the rest of the work.",
+            "I will keep that in mind while we go through the remaining points.",
+            "Good, the draft is coming along and the structure looks fine so far."]
+
+
+def planted_conversation(seed: int = 0, n_messages: int = 40) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """A synthetic conversation with six facts planted in the middle of long messages.
+
+    Every message is two or three sentences of chatter (drawn from a small pool, so it repeats); a fact
+    message has its fact as the *middle* sentence, where a first-sentence summary cannot see it. Facts go
+    into the first three quarters of the conversation, so a buffer of the newest messages loses them.
+
+    Returns
+    -------
+    messages, facts
+        ``messages`` are ``{"role", "content"}``; each fact is ``{"sentence", "question", "answer", "turn"}``.
+    """
+    rng = random.Random(seed)
+    turns = sorted(rng.sample(range(n_messages * 3 // 4), len(_FACTS)))
+    facts = []
+    for (template, question, values), turn in zip(rng.sample(_FACTS, len(_FACTS)), turns):
+        answer = rng.choice(values)
+        facts.append({"sentence": template.format(answer), "question": question, "answer": answer, "turn": turn})
+    by_turn = {f["turn"]: f["sentence"] for f in facts}
+    messages = []
+    for turn in range(n_messages):
+        a, b = rng.sample(_CHATTER, 2)
+        parts = [a, by_turn[turn], b] if turn in by_turn else [a, b]
+        messages.append({"role": "user" if turn % 2 == 0 else "assistant", "content": " ".join(parts)})
+    return messages, facts
 
 
 class ConversationBuffer:
