@@ -276,16 +276,16 @@ def test_a_hanging_tool_leaves_no_thread_behind():
             except Exception:
                 pass
 
-    before = threading.active_count()
+    before = set(threading.enumerate())  # other tests' threads may end meanwhile: compare sets, not counts
     tools = [Tool.from_function(spin, timeout_s=0.3), Tool.from_function(busy, timeout_s=0.3),
              Tool.from_function(_sleep_for_ever, timeout_s=0.5, isolated=True)]
     trace = agent_with(["[spin(x=1), busy(x=2), _sleep_for_ever(x=3)]", "[]"], tools=tools).run("go")
     assert trace.stop_reason == "no_action"
     assert all(not o["ok"] and "timed out" in o["error"] for o in trace.steps[0].observations)
     deadline = time.time() + 3
-    while threading.active_count() > before and time.time() < deadline:
+    while set(threading.enumerate()) - before and time.time() < deadline:
         time.sleep(0.05)
-    assert threading.active_count() == before, threading.enumerate()
+    assert not set(threading.enumerate()) - before, threading.enumerate()
     assert trace.abandoned_threads == 0
 
 
