@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "check_positive",
     "UNSAFE",
     "PathRefused",
     "RunResult",
@@ -150,7 +151,8 @@ class RunResult:
 # ----------------------------------------------------------------------------- checking arguments
 
 
-def _positive(name: str, value: Any, integer: bool = False) -> Any:
+def check_positive(name: str, value: Any, integer: bool = False) -> Any:
+    """``value`` when it is a positive, finite number (an integer if asked); else a ``ValueError`` naming ``name``."""
     bad = isinstance(value, bool) or not isinstance(value, (int, float))
     if bad or (integer and not isinstance(value, int)) or not math.isfinite(value) or value <= 0:
         kind = "a positive integer" if integer else "a positive, finite number"
@@ -658,16 +660,16 @@ def _check_run_args(code: Any, timeout_s: Any, memory_mb: Any, cpu_s: Any, files
                     keep_files: Any, disk_mb: Any, max_processes: Any, max_open_files: Any,
                     ) -> tuple[bytes, dict[str, bytes], int]:
     code_b = _utf8("code", code)
-    _positive("timeout_s", timeout_s)
-    _positive("memory_mb", memory_mb, integer=True)
+    check_positive("timeout_s", timeout_s)
+    check_positive("memory_mb", memory_mb, integer=True)
     if memory_mb < 32:
         raise ValueError(f"memory_mb must be at least 32 (Python itself needs about 20 MiB), got {memory_mb}")
     cpu = int(cpu_s if cpu_s is not None else max(1, math.ceil(timeout_s)))
     if cpu_s is not None:
-        _positive("cpu_s", cpu_s, integer=True)
+        check_positive("cpu_s", cpu_s, integer=True)
     for name, value in (("max_output", max_output), ("disk_mb", disk_mb), ("max_processes", max_processes),
                         ("max_open_files", max_open_files)):
-        _positive(name, value, integer=True)
+        check_positive(name, value, integer=True)
     if max_open_files < 16:
         raise ValueError(f"max_open_files must be at least 16, got {max_open_files}")
     if files is not None and not isinstance(files, Mapping):

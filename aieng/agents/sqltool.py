@@ -9,7 +9,6 @@ size, row count, result bytes and time.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import sqlite3
@@ -19,15 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aieng.agents.sandbox import check_positive
+
 __all__ = ["SQLTool", "SQLRows", "SQLRefused"]
-
-
-def _positive(name: str, value: Any, integer: bool = False) -> Any:
-    bad = isinstance(value, bool) or not isinstance(value, (int, float))
-    if bad or (integer and not isinstance(value, int)) or not math.isfinite(value) or value <= 0:
-        kind = "a positive integer" if integer else "a positive, finite number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return value
 
 
 class SQLRefused(PermissionError):
@@ -88,9 +81,9 @@ class SQLTool:
 
     def __init__(self, path: str | os.PathLike[str], max_rows: int = 200, timeout_s: float = 2.0,
                  max_bytes: int = 1_000_000) -> None:
-        _positive("max_rows", max_rows, integer=True)
-        _positive("timeout_s", timeout_s)
-        _positive("max_bytes", max_bytes, integer=True)
+        check_positive("max_rows", max_rows, integer=True)
+        check_positive("timeout_s", timeout_s)
+        check_positive("max_bytes", max_bytes, integer=True)
         p = Path(path).resolve()
         if not p.is_file():
             raise FileNotFoundError(f"{p} does not exist; the SQL tool only reads existing databases")
