@@ -150,3 +150,13 @@ def test_sql_accepts_leading_comments(db):
 def test_sql_endless_query_is_interrupted(db):
     with pytest.raises(SQLRefused, match="longer than"):
         db.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c")
+
+
+def test_binds_land_on_top_of_the_private_tmp():
+    """A checkout or virtualenv under /tmp (CI's, say) must stay visible: /tmp is mounted before the binds."""
+    import sys
+
+    from aieng.agents import sandbox
+
+    args, _ = sandbox._bwrap_cmd("bwrap", "/sandbox", 1 << 20, sys.executable, False, None, [])
+    assert args.index("/tmp") < args.index("--ro-bind"), args[:40]

@@ -240,7 +240,12 @@ for name in cfg["keep"]:
         pass
 seen = 0
 for top in cfg["quota_dirs"]:
+    try:
+        dev = os.lstat(top).st_dev
+    except OSError:
+        continue
     for root, dirs, names in os.walk(top):
+        dirs[:] = [d for d in dirs if os.lstat(os.path.join(root, d)).st_dev == dev]  # not the read-only binds
         for n in names:
             seen += 1
             try:
@@ -517,6 +522,9 @@ def _bwrap_cmd(bwrap: str, work: str, disk: int, python: str, as_root: bool, sta
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
             "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--clearenv"]
     staged: list[str] = []
+    # /proc, /dev and the private /tmp first: the read-only binds that follow land on top of them, so an
+    # interpreter or virtualenv that lives under /tmp (a CI checkout, say) stays visible inside.
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(disk), "--tmpfs", "/tmp"]
     for i, path in enumerate(_mounts()):
         src = path
         if stage is not None:  # root runs bwrap as nobody, who may not be able to walk to the source
@@ -527,8 +535,7 @@ def _bwrap_cmd(bwrap: str, work: str, disk: int, python: str, as_root: bool, sta
     for host in ("/lib", "/lib64", "/lib32", "/libx32"):  # merged /usr: /lib -> usr/lib
         if os.path.islink(host):
             args += ["--symlink", os.readlink(host), host]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(disk), "--tmpfs", work,
-             "--size", str(disk), "--tmpfs", "/tmp", "--chdir", work]
+    args += ["--size", str(disk), "--tmpfs", work, "--chdir", work]
     args += [python, "-I", "-S", "-B", "-c", _SUPERVISOR, *supervisor_args]
     return args, staged
 
