@@ -41,8 +41,8 @@ def _type_case(start: str, end: str) -> Case:
     return Case(test=test)
 
 
-@exercise("09.revenue_by_type", hint="One SELECT with WHERE date BETWEEN ? AND ?, GROUP BY the pizza type and "
-          "ORDER BY the summed price, largest first; pass the dates as parameters, never inside the SQL text.")
+@exercise("09.revenue_by_type", hint="Read how the sales tools' top_products query is built: the same three ideas (a date "
+          "range, a grouping, an ordering) answer this one; the dates travel as parameters, never inside the SQL.")
 def _revenue_by_type():
     return [_type_case("2015-01-01", "2015-03-31"), _type_case("2015-02-01", "2015-02-28"),
             _type_case("2015-04-01", "2015-04-30")]
