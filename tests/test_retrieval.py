@@ -282,6 +282,24 @@ def test_dense_with_minilm_and_bench_on_a_tiny_beir_folder(embedder, tmp_path, c
     assert result["methods"]["dense"]["ndcg@10"] > 0.5
 
 
+def test_bench_rerank_is_fitted_on_the_train_split_only(tmp_path, capsys):
+    from aieng.bench import main
+
+    queries = {"q1": "kitten", "q2": "finance and the economy", "t1": "a young dog", "t2": "particles and waves",
+               "t3": "cats purring on a mat"}
+    folder = _write_beir(tmp_path / "tiny", DOCS, queries, [("q1", "d6"), ("q2", "d5")])
+    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--rate-sample", "6", "--rerank"]) == 2
+    assert "qrels/train.tsv" in capsys.readouterr().err, "no train split: a clear error, never a fit on test"
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nt1\td4\t1\nt2\td3\t1\nt3\td1\t1\n")
+    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--rate-sample", "6", "--rerank"]) == 0
+    row = json.loads(capsys.readouterr().out)["methods"]["reranked"]
+    assert row["train_queries"] == 3, "only the train split's judged queries are used to fit"
+    assert 0 <= row["ndcg@10"] <= 1 and set(row["weights"]) == {"bm25_z", "dense_z", "bm25", "dense", "bm25_rank",
+                                                                 "dense_rank", "coverage", "title_coverage"}
+    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--methods", "bm25", "--rerank"]) == 2
+    assert "include hybrid" in capsys.readouterr().err
+
+
 def test_bench_rejects_a_folder_that_is_not_beir(tmp_path, capsys):
     from aieng.bench import main
 
