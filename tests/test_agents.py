@@ -138,7 +138,6 @@ class _Embedder:
 
 
 def test_long_term_memory(tmp_path):
-    pytest.importorskip("faiss")
     mem = LongTermMemory(_Embedder())
     mem.remember(["I drink tea tea", "I write code", "my cat sleeps"], source="chat")
     assert mem.recall("cat")[0][0] == "my cat sleeps"

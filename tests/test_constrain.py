@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -48,7 +47,6 @@ def test_no_functions():
         call_regex([], allow_empty=False)
 
 
-@pytest.mark.skipif(not os.environ.get("AIENG_DATA"), reason="AIENG_DATA does not point at the shared data copies")
 def _canonical_call(truth, functions):
     """BFCL's first accepted answer as a call, arguments in the grammar's order (required, then optional)."""
     (name, params), = truth.items()

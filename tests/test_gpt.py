@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 
 import pytest
 import torch
@@ -181,7 +180,6 @@ def test_merge_helpers():
 # ----------------------------------------------------------------------------- benchmark
 
 
-@pytest.mark.skipif(not os.environ.get("AIENG_DATA"), reason="AIENG_DATA does not point at the shared data copies")
 def test_chargpt_bench_runs_briefly():
     from aieng.bench import chargpt
 
