@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 
-KEEP_CELL_METADATA = {"tags"}
+KEEP_CELL_METADATA = {"tags", "mystnb"}  # mystnb: alt text of figure outputs
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 

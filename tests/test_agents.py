@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from aieng.agents import STOP_REASONS, Agent, ReasoningEngine, Trace
+from aieng.agents.loop import Step
 from _doubles import ScriptedChatModel
 from aieng.llm import LLMError
 from aieng.agents.memory import ConversationBuffer, LongTermMemory, extractive_summary
@@ -303,3 +304,15 @@ def test_run_never_raises_even_from_a_broken_engine():
     trace = Agent(Broken(ScriptedChatModel(["[]"])), ToolBox([calculator])).run("go")
     assert trace.stop_reason == "internal_error" and "RuntimeError: oops" in trace.steps[-1].error
     assert trace.stop_reason in STOP_REASONS
+
+
+def test_trace_viewer_carries_the_widget_and_the_static_trace():
+    from aieng.agents import trace_viewer
+
+    trace = Trace("What is 2 + 2?")
+    trace.steps.append(Step(index=0, reply="[calculator(expression='2+2')]", calls=[], observations=[
+        {"tool": "calculator", "ok": True, "content": "4", "error": None}], error=None,
+        prompt_tokens=10, completion_tokens=5, seconds=0.1))
+    bundle = trace_viewer(trace)._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # the slider, for a kernel
+    assert bundle["text/html"] == trace.to_html() and "calculator: 4" in bundle["text/html"]  # the site

@@ -200,7 +200,9 @@ def test_config_has_execution_launch_buttons_and_extensions():
     assert config["execute"]["execute_notebooks"] == "cache" and config["execute"]["timeout"] > 0
     assert config["repository"]["url"].startswith("https://github.com/")
     buttons = config["launch_buttons"]
-    assert all(buttons.get(k, "").startswith("https://") for k in ("colab_url", "binderhub_url", "jupyterhub_url"))
+    assert all(buttons.get(k, "").startswith("https://") for k in ("colab_url", "binderhub_url"))
+    # No placeholder hub: a button to a hub that does not exist is a dead link (README: how to set yours).
+    assert "example" not in buttons.get("jupyterhub_url", "")
     assert {"sphinx_exercise", "sphinx_design"} <= set(config["sphinx"]["extra_extensions"])
     assert config["html"]["use_download_button"] and config["html"]["use_repository_button"]
 
@@ -228,7 +230,9 @@ def test_one_source_of_exact_pins():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["name"] == "aieng" and "python=3.11" in env["dependencies"]
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert pip_section == ["-r requirements.txt"], "conda takes its pins from requirements.txt, not a copy"
+    # The CPU index first, so Binder and conda get torch's CPU wheel and not a multi-GB CUDA build.
+    assert pip_section == ["--extra-index-url https://download.pytorch.org/whl/cpu", "-r requirements.txt"], (
+        "conda takes its pins from requirements.txt, not a copy")
     assert "requirements-models.txt" in (ROOT / "postBuild").read_text()
 
 
@@ -239,3 +243,129 @@ def test_readme_quick_start_and_ci_use_the_make_commands():
     assert quick.index("make book") < quick.index("make test") < quick.index("make lab")
     assert "make bench" in quick and "Colab" in readme and "Binder" in readme and "conda" in readme
     assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), re.M)
+
+
+# ----------------------------------------------------------------------------- alt text on every figure
+# A code cell "draws a figure" when a top-level statement calls matplotlib on plt/ax/axes/fig (plt.show,
+# ax.plot, fig.savefig ...), IPython's Image/SVG, or a function of the notebook that does (transitively);
+# a function that closes its figure (it writes a file) draws nothing on the page. Such a cell carries
+# its figure's alt text in metadata, which myst-nb puts on the image: {"mystnb": {"image": {"alt": ...}}}.
+
+_DRAW = {"subplots", "figure", "show", "imshow", "matshow", "plot", "bar", "barh", "hist", "scatter",
+         "semilogy", "semilogx", "loglog", "pcolormesh", "contour", "contourf", "errorbar", "fill_between",
+         "boxplot", "violinplot", "broken_barh", "heatmap", "pie", "stem", "step"}
+_MPL_NAME = re.compile(r"^(plt|pyplot|sns|ax\w*|axs|axes|fig\w*)$")
+_DISPLAYS = {"Image", "SVG"}
+
+
+def _cell_tree(source: str):
+    import ast
+
+    lines = ["pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+def _draw_calls(node) -> set[str]:
+    """Names called under ``node``: matplotlib drawing calls as ``"@mpl"``, other calls by name."""
+    import ast
+
+    found = set()
+    for n in ast.walk(node):
+        if not isinstance(n, ast.Call):
+            continue
+        f = n.func
+        if isinstance(f, ast.Attribute):
+            root = f.value
+            while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+                root = root.func if isinstance(root, ast.Call) else root.value
+            if f.attr in _DRAW and isinstance(root, ast.Name) and _MPL_NAME.match(root.id):
+                found.add("@mpl")
+            elif f.attr == "close" and isinstance(root, ast.Name) and root.id in ("plt", "pyplot"):
+                found.add("@close")
+            found.add(f.attr)
+        elif isinstance(f, ast.Name):
+            found.add("@mpl" if f.id in _DISPLAYS else f.id)
+    return found
+
+
+def figure_cells(cells) -> list[int]:
+    """Indices of the code cells that put a figure on the page (see the comment above)."""
+    import ast
+
+    trees = [_cell_tree(c.source) if c.cell_type == "code" else None for c in cells]
+    funcs: dict[str, set[str]] = {}
+    for tree in trees:
+        for n in ast.walk(tree) if tree is not None else ():
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                funcs.setdefault(n.name, set()).update(_draw_calls(n))
+    drawing = {"@mpl"}
+    changed = True
+    while changed:
+        changed = False
+        for name, calls in funcs.items():
+            if name not in drawing and calls & drawing and "@close" not in calls:
+                drawing.add(name)
+                changed = True
+    out = []
+    for i, tree in enumerate(trees):
+        if tree is None:
+            continue
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+                continue
+            if _draw_calls(stmt) & drawing:
+                out.append(i)
+                break
+    return out
+
+
+def _on_page(cell) -> bool:
+    return not {"remove-output", "remove-cell"} & set(cell.metadata.get("tags", []))
+
+
+def _alt_text(cell) -> str:
+    return str(((cell.metadata.get("mystnb") or {}).get("image") or {}).get("alt") or "").strip()
+
+
+def test_figure_detection_finds_drawing_cells_and_skips_the_rest():
+    def cells(*sources):
+        return [nbformat.v4.new_code_cell(s) for s in sources]
+
+    nb = cells("import matplotlib.pyplot as plt\nimport torch",
+               "fig, ax = plt.subplots()\nax.plot([1, 2])\nplt.show()",                        # 1 draws
+               "def draw(ax):\n    ax.bar([1], [2])\n\n\ndef explore():\n    fig, ax = plt.subplots()\n"
+               "    draw(ax)\n    plt.show()",                                                      # defines only
+               "explore()",                                                                      # 3 draws
+               "def to_file(path):\n    fig, ax = plt.subplots()\n    fig.savefig(path)\n    plt.close(fig)",
+               "to_file('x.svg')",                                                               # closes: no
+               "t = torch.zeros(3).scatter(0, torch.tensor([1]), 1.0)\nprint(t.sum())",             # torch: no
+               "display(Image(data=png_bytes))",                                                 # 7 draws
+               "%matplotlib inline\naxes[0].imshow([[1]])")                                      # 8 draws
+    assert figure_cells(nb) == [1, 3, 7, 8]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_nb_id)
+def test_every_figure_a_notebook_draws_has_alt_text(path):
+    cells = nbformat.read(path, as_version=4).cells
+    missing = [i for i in figure_cells(cells) if _on_page(cells[i]) and len(_alt_text(cells[i]).split()) < 6]
+    assert not missing, (f"code cells {missing} draw a figure without alt text: add cell metadata "
+                         '{"mystnb": {"image": {"alt": "what the figure shows and its point"}}}')
+
+
+def test_every_markdown_figure_on_a_page_has_alt_text():
+    pages = [p for p in (_resolve(e) for e in _toc_files()) if p is not None and p.suffix == ".md"]
+    texts = [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8")) for p in pages]
+    for path in NOTEBOOKS:
+        texts += [(f"{_nb_id(path)} cell {i}", c.source)
+                  for i, c in enumerate(nbformat.read(path, as_version=4).cells) if c.cell_type == "markdown"]
+    assert len(texts) > len(NOTEBOOKS)
+    for where, text in texts:
+        for alt, target in re.findall(r"!\[([^\]]*)\]\(([^)\s]+)", text):
+            assert len(alt.split()) >= 4, f"{where}: the image {target} needs alt text that says what it shows"
+        for block in re.findall(r"[`:]{3,}\{(?:figure|image)\}[^\n]*\n((?::[^\n]*\n)*)", text):
+            assert re.search(r"^:alt:\s*\S+(\s+\S+){3,}", block, re.M), f"{where}: a figure directive needs :alt:"
+        for tag in re.findall(r"<img\b[^>]*>", text):
+            assert re.search(r'\balt="[^"]{10,}"', tag), f"{where}: {tag} needs alt text"

@@ -272,8 +272,8 @@ def test_dense_with_minilm_and_bench_on_a_tiny_beir_folder(embedder, tmp_path, c
 
     folder = _write_beir(tmp_path / "tiny", DOCS, {"q1": "kitten", "q2": "finance and the economy"},
                          [("q1", "d6"), ("q2", "d5")])
-    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--rate-sample", "6"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--no-save", "--rate-sample", "6"]) == 0
+    result = json.loads(capsys.readouterr().out)["figures"]
     assert result["dataset"] == "tiny"
     assert set(result["methods"]) == {"bm25", "dense", "hybrid"}
     for row in result["methods"].values():
@@ -288,15 +288,15 @@ def test_bench_rerank_is_fitted_on_the_train_split_only(tmp_path, capsys):
     queries = {"q1": "kitten", "q2": "finance and the economy", "t1": "a young dog", "t2": "particles and waves",
                "t3": "cats purring on a mat"}
     folder = _write_beir(tmp_path / "tiny", DOCS, queries, [("q1", "d6"), ("q2", "d5")])
-    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--rate-sample", "6", "--rerank"]) == 2
+    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--no-save", "--rate-sample", "6", "--rerank"]) == 2
     assert "qrels/train.tsv" in capsys.readouterr().err, "no train split: a clear error, never a fit on test"
     (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nt1\td4\t1\nt2\td3\t1\nt3\td1\t1\n")
-    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--rate-sample", "6", "--rerank"]) == 0
-    row = json.loads(capsys.readouterr().out)["methods"]["reranked"]
+    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--no-save", "--rate-sample", "6", "--rerank"]) == 0
+    row = json.loads(capsys.readouterr().out)["figures"]["methods"]["reranked"]
     assert row["train_queries"] == 3, "only the train split's judged queries are used to fit"
     assert 0 <= row["ndcg@10"] <= 1 and set(row["weights"]) == {"bm25_z", "dense_z", "bm25", "dense", "bm25_rank",
                                                                  "dense_rank", "coverage", "title_coverage"}
-    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--methods", "bm25", "--rerank"]) == 2
+    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--no-save", "--methods", "bm25", "--rerank"]) == 2
     assert "include hybrid" in capsys.readouterr().err
 
 
@@ -304,11 +304,11 @@ def test_bench_rejects_a_folder_that_is_not_beir(tmp_path, capsys):
     from aieng.bench import main
 
     (tmp_path / "notes.txt").write_text("hello")
-    assert main(["retrieval", "--beir-dir", str(tmp_path), "--json"]) == 2
+    assert main(["retrieval", "--beir-dir", str(tmp_path), "--json", "--no-save"]) == 2
     assert "not in BEIR format" in capsys.readouterr().err
     docs = {"d1": "text", "d2": ""}
     folder = _write_beir(tmp_path / "emptydoc", docs, {"q": "text"}, [("q", "d1")])
-    assert main(["retrieval", "--beir-dir", str(folder), "--json"]) == 2
+    assert main(["retrieval", "--beir-dir", str(folder), "--json", "--no-save"]) == 2
     assert "no text" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["emptydoc", "notes.txt"]
 

@@ -246,18 +246,35 @@ def _safe_text(exc: BaseException) -> str:
         return "<message unprintable>"
 
 
+class _TraceView:
+    """Both forms of a trace: the slider for a kernel, the whole trace as HTML for the static site."""
+
+    def __init__(self, trace: Trace, widget: Any) -> None:
+        self.trace, self.widget = trace, widget
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.trace.to_html()
+        return bundle
+
+
 def trace_viewer(trace: Trace) -> Any:
-    """An ``ipywidgets`` slider over the steps of ``trace`` (needs a kernel; the site shows ``trace.to_html()``)."""
+    """A slider over the steps of ``trace``; the static site (no kernel) shows the whole trace instead.
+
+    The output carries two forms, like :func:`aieng.book.explorer`: an ``ipywidgets`` slider that
+    JupyterLab and Colab render, and ``trace.to_html()``, which the site renders (it drops widget views).
+    """
     import ipywidgets as widgets
     from IPython.display import HTML, display
 
     if not trace.steps:
-        return widgets.HTML(trace.to_html())
+        return _TraceView(trace, widgets.HTML(trace.to_html()))
 
     def show(step: int) -> None:
         display(HTML(trace.step_html(step - 1)))
 
-    return widgets.interactive(show, step=widgets.IntSlider(min=1, max=len(trace.steps), value=1, description="step"))
+    slider = widgets.IntSlider(min=1, max=len(trace.steps), value=1, description="step")
+    return _TraceView(trace, widgets.interactive(show, step=slider))
 
 
 class Agent:

@@ -7,8 +7,14 @@
 - ``run(args) -> dict``: measure and return the figures (JSON-serialisable);
 - ``format_table(result) -> str`` (optional): the human-readable report.
 
-With ``--json`` the command prints exactly one JSON object on stdout (progress goes to stderr).
-``python -m aieng.bench all`` runs every benchmark with its default settings.
+and may define ``CHAPTER`` (the chapter folder its figures belong to, e.g. ``"08-embeddings-and-rag"``) and
+``results_name(args) -> str`` (one results file per suite or setting; default: the benchmark's name).
+
+Every run writes its figures, with the command, date, machine, tier and versions, to a results file
+(:mod:`aieng.bench.record`; schema in :mod:`aieng.book.results`): ``chapters/CHAPTER/results/NAME.json`` for
+the CPU tier, ``NAME.gpu.json`` when it ran on a GPU. ``--out PATH`` writes elsewhere; ``--no-save`` writes
+nothing (a quick check). With ``--json`` the command prints exactly one JSON object on stdout, the record
+(progress goes to stderr). ``python -m aieng.bench all`` runs every benchmark with its default settings.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import pkgutil
 import sys
 from types import ModuleType
 from typing import Any
+
+from aieng.bench import record as record_mod
 
 __all__ = ["benchmarks", "main", "format_generic"]
 
@@ -57,27 +65,54 @@ def main(argv: list[str] | None = None) -> int:
     for name, module in found.items():
         p = sub.add_parser(name, help=getattr(module, "HELP", ""))
         module.add_arguments(p)
-        p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
+        _add_output_arguments(p, single=True)
     p_all = sub.add_parser("all", help="run every benchmark with its default settings")
-    p_all.add_argument("--json", action="store_true")
+    _add_output_arguments(p_all, single=False)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     names = list(found) if args.bench == "all" else [args.bench]
-    results = {}
+    records = {}
     for name in names:
         module = found[name]
         bench_args = args if args.bench != "all" else module_defaults(module, name)
         try:
             result = module.run(bench_args)
+            record = record_mod.make_record(name, result, _measuring_argv(argv) if args.bench != "all" else [name])
         except (ValueError, FileNotFoundError, LookupError, RuntimeError) as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return 2
-        results[name] = result
+        records[name] = record
         if not args.json:
             fmt = getattr(module, "format_table", format_generic)
             print(f"== {name}\n{fmt(result)}\n", flush=True)
+        if not args.no_save:
+            out = getattr(args, "out", None) or record_mod.default_path(module, name, result, bench_args)
+            record_mod.write(out, record)
+            print(f"{name}: wrote {out}", file=sys.stderr, flush=True)
     if args.json:
-        print(json.dumps(results if args.bench == "all" else results[names[0]]))
+        print(json.dumps(records if args.bench == "all" else records[names[0]], default=str))
     return 0
+
+
+def _measuring_argv(argv: list[str]) -> list[str]:
+    """The command line without the output options, which change where figures go, not what is measured."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--out":
+            skip = True
+        elif arg not in ("--json", "--no-save") and not arg.startswith("--out="):
+            kept.append(arg)
+    return kept
+
+
+def _add_output_arguments(p: argparse.ArgumentParser, single: bool) -> None:
+    p.add_argument("--json", action="store_true", help="print the record as one JSON object on stdout")
+    if single:
+        p.add_argument("--out", default=None, help="write the results file here instead of the chapter's "
+                       "results/ folder")
+    p.add_argument("--no-save", action="store_true", help="write no results file (a quick check)")
 
 
 def module_defaults(module: ModuleType, name: str) -> argparse.Namespace:

@@ -22,6 +22,18 @@ import time
 from typing import Any
 
 HELP = "agent benchmarks: BFCL tool calling (valid calls, accuracy) and GSM8K with/without a calculator"
+CHAPTER = "09-agents"
+
+
+def results_name(args: argparse.Namespace) -> str:
+    """``agent-bfcl-constrained``, ``agent-bfcl-free``, ``agent-gsm8k``; a subset or another model adds a suffix."""
+    from aieng.bench.record import scoped_name
+
+    if args.suite == "bfcl":
+        return scoped_name(f"agent-bfcl-{args.decoding}", args, {"n_per_category": 0, "categories": "",
+                                                                  "max_new_tokens": 128, "model": None,
+                                                                  "threads": 1})
+    return scoped_name("agent-gsm8k", args, {"limit": 0, "max_steps": 4, "model": None, "threads": 1})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,17 @@ from dataclasses import replace
 from typing import Any
 
 HELP = "train the Month 7 character GPT for --minutes of wall time; print best val loss and tokens/s"
+CHAPTER = "07-transformers-and-llms"
+
+
+def results_name(args: argparse.Namespace) -> str:
+    """``chargpt-3min`` for the reference run; ``chargpt.json`` holds the hand-recorded probes and runs."""
+    from aieng.bench.record import scoped_name
+
+    keys = ("device", "n_layers", "n_heads", "d_model", "seq_len", "dropout", "batch_size", "lr", "min_lr",
+            "warmup", "threads")
+    return scoped_name(f"chargpt-{args.minutes:g}min", args,
+                       {**{k: None for k in keys}, "no_compile": False, "seed": 0})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

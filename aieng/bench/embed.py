@@ -7,6 +7,13 @@ import time
 from typing import Any
 
 HELP = "sentences per second of the default embedder on a fixed set of sentences"
+CHAPTER = "08-embeddings-and-rag"
+
+
+def results_name(args: argparse.Namespace) -> str:
+    from aieng.bench.record import scoped_name
+
+    return scoped_name("embed", args, {"n": 2000, "batch_size": 64, "model": None})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,4 +36,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     X = embedder.encode(sentences, batch_size=args.batch_size, show_progress=False)
     seconds = time.perf_counter() - t0
     return {"model": embedder.name, "n": len(sentences), "dim": int(X.shape[1]), "seconds": round(seconds, 3),
-            "sentences_per_s": round(len(sentences) / seconds, 1), "threads": torch.get_num_threads()}
+            "sentences_per_s": round(len(sentences) / seconds, 1), "threads": torch.get_num_threads(),
+            "device": str(embedder.model.device)}

@@ -12,6 +12,14 @@ import time
 from typing import Any
 
 HELP = "tokens/s of the default chat model in fp32, bf16, int8 and gguf, and whether greedy answers match fp32"
+CHAPTER = "07-transformers-and-llms"
+
+
+def results_name(args: argparse.Namespace) -> str:
+    from aieng.bench.record import scoped_name
+
+    return scoped_name("generate", args, {"threads": 2, "prompts": None, "max_new_tokens": 48,
+                                          "variants": "fp32,bf16,int8,gguf"})
 
 VARIANTS: dict[str, str] = {
     "fp32": "float32 weights and activations (the GGUF's Q4_1 weights dequantised exactly)",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 HELP = "nDCG@10, recall@100, build time and p50/p95 latency of bm25, dense and hybrid retrieval on BEIR data"
+CHAPTER = "08-embeddings-and-rag"
 
 PUBLISHED = {
     "scifact": {"bm25": {"ndcg@10": 0.665, "source": "BEIR paper (Thakur et al., 2021), BM25 on Elasticsearch"},
@@ -48,6 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reuse-embeddings", action="store_true",
                         help="take corpus embeddings from the user cache (aieng.retrieval.embed_cached): for re-timing "
                              "queries only; build_s and the indexing rate then exclude embedding and are marked so")
+
+
+def results_name(args: argparse.Namespace) -> str:
+    """``retrieval`` for SciFact with the defaults (``--rerank`` only adds a row); other data or settings add a suffix."""
+    from aieng.bench.record import scoped_name
+
+    return scoped_name("retrieval", args, {
+        "dataset": "scifact", "beir_dir": None, "split": "test", "methods": ",".join(METHODS), "max_queries": None,
+        "batch_size": 64, "rate_sample": 1000, "candidates": 100, "alpha": 0.5, "rrf_c": 60.0, "query_threads": 1,
+        "model": None, "reuse_embeddings": False})
 
 
 def _progress(msg: str) -> None:
@@ -94,8 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     texts = [data.doc_text(i) for i in ids]
     _progress(f"{name}: {len(ids):,} documents, {len(qids):,} queries; threads={torch.get_num_threads()}")
     out: dict[str, Any] = {"dataset": name, "n_docs": len(ids), "n_queries": len(qids), "methods": {},
-                           "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
-                                      f"{torch.get_num_threads()}"}
+                           "build_threads": torch.get_num_threads()}
     k_eval = 100
     built: dict[str, Any] = {}
     build_s: dict[str, float] = {}
@@ -123,6 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         built["dense"] = DenseRetriever(embedder, batch_size=args.batch_size).index(ids, texts, vectors=vectors)
         build_s["dense"] = time.perf_counter() - t0
         index_rate = len(ids) / build_s["dense"]
+        out["device"] = str(embedder.model.device)
         out["embedding"] = {"model": embedder.name, "max_seq_length": int(embedder.model.max_seq_length),
                             "raw_docs_per_s": round(raw_rate, 1), "index_docs_per_s": round(index_rate, 1),
                             "index_over_raw": round(index_rate / raw_rate, 3)}
@@ -200,7 +210,8 @@ def _rerank(args: argparse.Namespace, source: str, data: Any, built: dict[str, A
 
 def format_table(result: dict[str, Any]) -> str:
     """The figures as a fixed-width table."""
-    lines = [f"{result['dataset']}: {result['n_docs']:,} docs, {result['n_queries']:,} queries ({result['machine']})",
+    lines = [f"{result['dataset']}: {result['n_docs']:,} docs, {result['n_queries']:,} queries "
+             f"(indexes built with {result.get('build_threads')} torch threads)",
              f"{'method':8s} {'nDCG@10':>8s} {'R@100':>7s} {'build s':>8s} {'p50 ms':>7s} {'p95 ms':>7s}  published nDCG@10"]
     pub = result.get("published", {})
     for m, row in result["methods"].items():

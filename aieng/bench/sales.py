@@ -5,23 +5,27 @@
 Each run draws a worded request (``aieng.agents.sales.make_requests``: January to March 2015, a ``k``, a
 ranking and a recipient), lets the model fill the plan's slots, executes the plan against a fresh ``aiosmtpd``
 server on loopback (approval scripted), and counts a success only when the email arrived with its report and
-both charts and the report's figures equal pandas' (``aieng.agents.sales.evaluate``). ``--out`` writes the
-result, with date, machine and versions, as JSON.
+both charts and the report's figures equal pandas' (``aieng.agents.sales.evaluate``). The figures go to
+``chapters/09-agents/results/sales.json`` with date, machine and versions (see :mod:`aieng.bench`).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
 import sys
 import time
 from collections import Counter
 from typing import Any
 
 HELP = "sales-report workflow: success rate over seeded requests (email delivered, attachments, numbers = pandas)"
+CHAPTER = "09-agents"
+
+
+def results_name(args: argparse.Namespace) -> str:
+    from aieng.bench.record import scoped_name
+
+    return scoped_name("sales", args, {"n": 20, "seed": 0, "model": None, "decoding": "constrained",
+                                       "recipients": "management,finance,marketing", "threads": 1})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipients", default="management,finance,marketing",
                         help="comma-separated roles the requests draw from")
     parser.add_argument("--data-dir", default=None, help="a folder holding pizzaplace.csv (default: registered data)")
-    parser.add_argument("--out", default=None, help="also write the result as JSON to this file")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
 
 
@@ -67,29 +70,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for s in slots}
     failures = Counter(("wrong " + ", ".join(s for s in slots if r["slots"] and r["slots"][s] != r["truth"][s]))
                        if r["slots"] else (r["error"] or "no plan") for r in rows if not r["success"])
-    import aieng
-
     result = {"model": str(getattr(model, "name", args.model)), "decoding": args.decoding, "n": len(rows),
             "seed": args.seed, "success_rate": sum(r["success"] for r in rows) / len(rows),
             "slot_accuracy": per_slot, "failures": dict(failures.most_common()),
             "tokens_per_run": sum(r["tokens"] for r in rows) / len(rows),
             "seconds_per_run": run_s / len(rows), "load_s": round(load_s, 1), "wall_s": round(run_s, 1),
-            "date": dt.date.today().isoformat(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
-            "versions": {"torch": torch.__version__, "python": platform.python_version(),
-                         "aieng": getattr(aieng, "__version__", "")},
             "runs": rows}
-    if args.out:
-        from aieng.atomic import atomic_write
-
-        atomic_write(args.out, json.dumps(result, indent=1, default=str).encode("utf-8"))
-        print(f"  sales: wrote {args.out}", file=sys.stderr)
     return result
 
 
 def format_table(result: dict[str, Any]) -> str:
     lines = [f"model {result['model']}, decoding {result['decoding']}, {result['n']} seeded requests "
-             f"(seed {result['seed']}), {result['date']}, {result['machine']}",
+             f"(seed {result['seed']})",
              f"success rate {100 * result['success_rate']:.0f}% "
              f"({round(result['success_rate'] * result['n'])}/{result['n']})",
              "slot accuracy: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in result["slot_accuracy"].items()),

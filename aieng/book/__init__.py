@@ -6,12 +6,14 @@ Introduced in Month 1, where the first exercise is checked; used by every chapte
 >>> check("01.fizzbuzz", fizzbuzz)
 
 Modules: :mod:`~aieng.book.cases` (how an exercise is defined), :mod:`~aieng.book.checker` (``check``),
-:mod:`~aieng.book.exercises` (one module a chapter), :mod:`~aieng.book.pages` (front matter, syllabus)
+:mod:`~aieng.book.exercises` (one module a chapter), :mod:`~aieng.book.explorer` (interactive figures for the kernel and
+the static site), :mod:`~aieng.book.pages` (front matter, syllabus)
 and :mod:`~aieng.book.student` (student copies without solutions).
 """
 
 from aieng.book.cases import Case, Exercise, equal, exercise
 from aieng.book.checker import CheckFailed, CheckResult, check, registry
+from aieng.book.explorer import Explorer, explorer
 from aieng.book.pages import FRONT_MATTER_KEYS, Month, book_root, front_matter, syllabus
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     "Exercise",
     "exercise",
     "equal",
+    "explorer",
+    "Explorer",
     "FRONT_MATTER_KEYS",
     "Month",
     "book_root",

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from aieng.retrieval.base import Hit
-from aieng.retrieval.bm25 import tokenize
 from aieng.retrieval.hybrid import HybridRetriever
 from aieng.retrieval.validate import check_k, check_query
 
