@@ -22,8 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aieng.book import syllabus  # noqa: E402
 
 
-def _table(headers: list[str], rows: list[list[nodes.Node]], widths: list[int]) -> nodes.table:
-    table = nodes.table(classes=["syllabus-table"])
+def docutils_table(headers: list[str], rows: list[list[nodes.Node]], widths: list[int],
+                   classes: tuple[str, ...] = ("syllabus-table",)) -> nodes.table:
+    """A table node: a header row, then one row per list of cells (each a paragraph or inline nodes)."""
+    table = nodes.table(classes=list(classes))
     group = nodes.tgroup(cols=len(headers))
     table += group
     for w in widths:
@@ -69,7 +71,7 @@ class SyllabusDirective(SphinxDirective):
                 status = nodes.emphasis(text="coming")
             rows.append([nodes.Text(str(m.month)), title, nodes.Text(f"{m.hours_per_week:g} h ({m.time_hours:g} h)"),
                          nodes.Text(m.builds), status])
-        out: list[nodes.Node] = [_table(["Month", "Topic", "Per week (month)", "What you build", "Status"], rows,
+        out: list[nodes.Node] = [docutils_table(["Month", "Topic", "Per week (month)", "What you build", "Status"], rows,
                                         [6, 30, 12, 40, 8])]
         total = sum(m.time_hours for m in months)
         out.append(nodes.paragraph(text=f"In all about {total:g} hours over twelve months, "

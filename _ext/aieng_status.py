@@ -30,12 +30,14 @@ import datetime as dt
 import fcntl
 import json
 import os
-import platform
 import sys
 from collections.abc import Iterator, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from aieng.book.machine import cpu_model, gpu_name, versions  # noqa: E402
 
 MODES = ("quick", "full")
 NOT_RUN = "not run on this build machine"
@@ -45,39 +47,12 @@ VERSION_KEYS = ("python", "torch", "transformers")
 # ----------------------------------------------------------------------------- shared helpers
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def gpu_name() -> str | None:
-    """The first CUDA device's name when torch sees one, else ``None`` (imports torch)."""
-    try:
-        import torch
-
-        return str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() else None
-    except Exception:  # torch missing or broken: no GPU to report
-        return None
-
-
 def machine_info() -> dict[str, Any]:
     return {"cpu": cpu_model(), "cores": os.cpu_count() or 1, "gpu": gpu_name()}
 
 
 def version_info() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSION_KEYS[1:]:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    return versions(VERSION_KEYS)
 
 
 def current_mode() -> str:
@@ -161,6 +136,7 @@ def describe(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- Sphinx
 
+from aieng_book import docutils_table  # noqa: E402
 from docutils import nodes  # noqa: E402
 from sphinx.application import Sphinx  # noqa: E402
 from sphinx.transforms.post_transforms import SphinxPostTransform  # noqa: E402
@@ -269,25 +245,7 @@ def _relative(path: str | Path, root: str | Path) -> str:
 
 
 def _table(rows: list[list[nodes.Node]]) -> nodes.table:
-    table = nodes.table(classes=["aieng-status"])
-    group = nodes.tgroup(cols=len(HEADERS))
-    table += group
-    for width in (26, 14, 12, 12, 10, 16, 14):
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    group += head
-    row = nodes.row()
-    for h in HEADERS:
-        row += nodes.entry("", nodes.paragraph(text=h))
-    head += row
-    body = nodes.tbody()
-    group += body
-    for cells in rows:
-        row = nodes.row()
-        for cell in cells:
-            row += nodes.entry("", nodes.paragraph("", "", cell))
-        body += row
-    return table
+    return docutils_table(HEADERS, rows, [26, 14, 12, 12, 10, 16, 14], classes=("aieng-status",))
 
 
 class StatusPostTransform(SphinxPostTransform):

@@ -34,7 +34,8 @@ ONE_CONCEPT = {
 """Modules allowed past about 400 lines, and why (a chapter's exercises, ``aieng.book.exercises.chNN``, are one
 concept each: that chapter's cases and hints)."""
 
-TOOLING = ("aieng._legacy", "aieng.bench", "aieng.book.exercises", "aieng.book.pages", "aieng.book.student")
+TOOLING = ("aieng._legacy", "aieng.bench", "aieng.book.exercises", "aieng.book.pages", "aieng.book.student",
+           "aieng.book.machine")
 """Modules that serve the book itself rather than a chapter: their docstrings need not name a Month."""
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import platform
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -22,27 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from aieng.atomic import atomic_write
+from aieng.book.machine import cpu_model, gpu_name
+from aieng.book.machine import versions as _versions
 from aieng.book.results import ROOT, SCHEMA, VERSION_KEYS, file_for, validate
 
 __all__ = ["cpu_model", "machine", "versions", "tier_of", "make_record", "scoped_name", "default_path", "write"]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def _gpu_name() -> str | None:
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
-        return None
-    return str(torch.cuda.get_device_name(0))
 
 
 def machine(used_gpu: bool = False) -> dict[str, Any]:
@@ -50,20 +33,12 @@ def machine(used_gpu: bool = False) -> dict[str, Any]:
     torch = sys.modules.get("torch")
     return {"cpu": cpu_model(), "cores": os.cpu_count() or 1,
             "threads": int(torch.get_num_threads()) if torch is not None else None,
-            "gpu": _gpu_name() if used_gpu else None}
+            "gpu": gpu_name(import_torch=False) if used_gpu else None}
 
 
 def versions() -> dict[str, str | None]:
     """Versions of python, torch, transformers, numpy and aieng (``None`` for one not installed)."""
-    from importlib import metadata
-
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSION_KEYS[1:]:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    return _versions(VERSION_KEYS)
 
 
 def tier_of(figures: Mapping[str, Any]) -> str:
