@@ -70,8 +70,12 @@ def _marked_processes():
     return found
 
 
+SANDBOX_TEMP_PREFIXES = ("aieng-sandbox-", "aieng-unsafe-")  # what aieng.agents.sandbox creates
+
+
 def _temp_dirs():
-    return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("aieng-")}
+    # Only the sandbox's own names: other workers (a PostgreSQL test, say) make aieng-* folders meanwhile.
+    return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(SANDBOX_TEMP_PREFIXES)}
 
 
 @pytest.fixture()
