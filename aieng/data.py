@@ -54,6 +54,8 @@ __all__ = [
     "load_bfcl",
     "load_pubmedqa",
     "load_pizzaplace",
+    "load_chinook",
+    "chinook_postgres_sql",
     "search_dirs",
     "subset",
 ]
@@ -119,6 +121,7 @@ class Dataset:
 
 _GH = "https://raw.githubusercontent.com"
 _BFCL = f"{_GH}/ShishirPatil/gorilla/6ea57973c7a6097fd7c5915698c54c17c5b1b6c8/berkeley-function-call-leaderboard/bfcl_eval/data"
+_CHINOOK = "lerocha/chinook-database/7f67772503d71ba90f19283c38e93923addb43fa/ChinookDatabase/DataSources"
 _BEIR_SCIFACT = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/scifact.zip"
 
 
@@ -223,6 +226,21 @@ REGISTRY: dict[str, Dataset] = {
             files=(
                 RemoteFile("pizzaplace.csv", "594ca293b3d7b8a3dffe1cb398836a1e6216c0b5a29c560957665ba801f002a7",
                            f"{_GH}/posit-dev/great-tables/bf88c5bb9af9e166b158cc02ce23a092fef0fc88/great_tables/data/05-pizzaplace.csv"),
+            ),
+        ),
+        Dataset(
+            name="chinook",
+            description="Chinook, a digital music store (artists, albums, tracks, playlists, customers, "
+                        "employees, invoices): the classic SQL teaching database, as a SQLite file and "
+                        "as a PostgreSQL script.",
+            source="https://github.com/lerocha/chinook-database",
+            license="MIT (Copyright (c) 2008-2024 Luis Rocha)",
+            citation="Luis Rocha, Chinook Database 1.4.5, github.com/lerocha/chinook-database",
+            files=(
+                RemoteFile("Chinook_Sqlite.sqlite", "7651ba378ac2fcd0dfc3c66fb101f7a7eed3ba39a612ec642b96e20702061f15",
+                           f"{_GH}/{_CHINOOK}/Chinook_Sqlite.sqlite"),
+                RemoteFile("Chinook_PostgreSql.sql", "e3fde5c1a5b51a2a91429a702c9ca6e69ba56e6c7f5e112724d70c3d03db695e",
+                           f"{_GH}/{_CHINOOK}/Chinook_PostgreSql.sql"),
             ),
         ),
     ]
@@ -639,6 +657,32 @@ def load_pizzaplace(data_dir: str | os.PathLike[str] | None = None) -> Path:
     holding ``pizzaplace.csv`` in the same format (default: the registered data set).
     """
     return _data_file("pizzaplace", "pizzaplace.csv", data_dir)
+
+
+def load_chinook(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The path of the Chinook SQLite database (``Chinook_Sqlite.sqlite``), checked against its SHA-256.
+
+    Open it read-only with ``sqlite3.connect(f"file:{path}?mode=ro", uri=True)``. Its tables and
+    columns are CamelCase (``InvoiceLine.UnitPrice``); the PostgreSQL version
+    (:func:`chinook_postgres_sql`) spells them snake_case (``invoice_line.unit_price``).
+    ``data_dir``: a folder holding ``Chinook_Sqlite.sqlite`` (default: the registered data set).
+    """
+    return _data_file("chinook", "Chinook_Sqlite.sqlite", data_dir)
+
+
+def chinook_postgres_sql(data_dir: str | os.PathLike[str] | None = None) -> str:
+    """The Chinook PostgreSQL script, ready to run in the database you are connected to.
+
+    The published script begins by dropping and creating a database ``chinook`` and switching to it
+    with psql's ``\\c``; those lines are left out, so the tables (snake_case: ``album``, ``artist``,
+    ``track``, ``invoice_line``, ...) are made where the script runs, e.g.
+    ``postgres().run_script(chinook_postgres_sql())`` (:mod:`aieng.foundations.database`).
+    ``data_dir``: a folder holding ``Chinook_PostgreSql.sql`` (default: the registered data set).
+    """
+    text = _data_file("chinook", "Chinook_PostgreSql.sql", data_dir).read_text(encoding="utf-8")
+    kept = [line for line in text.splitlines()
+            if not line.lstrip().upper().startswith(("DROP DATABASE", "CREATE DATABASE", "\\C "))]
+    return "\n".join(kept) + "\n"
 
 
 # ----------------------------------------------------------------------------- command line

@@ -37,6 +37,10 @@ AIENG_LLM_API_KEY, AIENG_LLM_API_HOST, OPENAI_API_KEY, AIENG_LLM_ALLOW_HTTP
     ``AIENG_LLM`` URL (or to ``AIENG_LLM_API_HOST`` when set, for a URL passed in code);
     ``OPENAI_API_KEY`` only to ``api.openai.com``; never to any other host. A key is never sent over
     plain ``http://`` to a host other than this machine (loopback) unless ``AIENG_LLM_ALLOW_HTTP=1``.
+AIENG_PG_URL
+    A ``postgresql://`` URL of an existing PostgreSQL server (a managed cloud database, a container, a
+    cluster). Set, :func:`aieng.foundations.database.postgres` uses it (one fresh schema per call)
+    instead of starting a throwaway server (:func:`pg_url`).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ __all__ = [
     "llm_api_key",
     "embedder_name",
     "threads",
+    "pg_url",
     "check_strict",
     "check_timeout",
     "llm_timeout",
@@ -226,6 +231,15 @@ def threads() -> int | None:
         return int(value)
     except ValueError:
         raise ValueError(f"AIENG_THREADS must be a whole number, got {value!r}") from None
+
+
+def pg_url() -> str | None:
+    """``$AIENG_PG_URL``: an existing PostgreSQL server to use instead of a throwaway one, or ``None``."""
+    value = _text("AIENG_PG_URL")
+    if value is not None and not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("AIENG_PG_URL must be a postgresql:// URL "
+                         f"(postgresql://user:password@host:5432/dbname), not {value.split(':', 1)[0]!r}:...")
+    return value
 
 
 def check_strict() -> bool:

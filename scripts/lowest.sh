@@ -17,6 +17,8 @@ DIR="${1:-/tmp/aieng-lowest}"
 PYTHON="${PYTHON:-python3}"
 NOTEBOOKS=(
   chapters/01-python/01-functions-classes-errors.ipynb
+  chapters/02-dsa/02-algorithms.ipynb
+  chapters/03-databases-and-apis/01-sql.ipynb
   chapters/07-transformers-and-llms/01-attention.ipynb
   chapters/08-embeddings-and-rag/01-embeddings.ipynb
   chapters/09-agents/01-anatomy-of-an-agent.ipynb

@@ -38,7 +38,8 @@ def isolated(tmp_path, monkeypatch):
 
 
 def test_registry_entries_are_complete():
-    assert set(REGISTRY) == {"scifact", "tinyshakespeare", "sms_spam", "gsm8k", "bfcl", "pubmedqa", "pizzaplace"}
+    assert set(REGISTRY) == {"scifact", "tinyshakespeare", "sms_spam", "gsm8k", "bfcl", "pubmedqa", "pizzaplace",
+                             "chinook"}
     for ds in REGISTRY.values():
         assert ds.source.startswith("https://") and ds.license and ds.citation and ds.files
         for f in ds.files:
@@ -47,7 +48,7 @@ def test_registry_entries_are_complete():
 
 
 def test_unknown_dataset_names_the_known_ones():
-    with pytest.raises(DatasetError, match="known: bfcl, gsm8k"):
+    with pytest.raises(DatasetError, match="known: bfcl, chinook, gsm8k"):
         data.path("imagenet")
 
 
