@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from aieng.book import CheckFailed, check, registry
+from _exercise_contract import contract
 from aieng.foundations.concurrency import count_primes
 
 # ---- reference answers ------------------------------------------------------------------------
@@ -257,27 +258,9 @@ def test_every_ch01_exercise_is_covered():
     assert {n for n in registry() if n.startswith("01.")} == set(CASES)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_reference_answer_passes(name):
-    good, _ = CASES[name]
-    assert check(name, good, strict=True, quiet=True)
+test_reference_answer_passes, test_wrong_answer_fails, test_stub_reads_as_not_attempted = contract(CASES)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_wrong_answer_fails(name):
-    _, bad = CASES[name]
-    with pytest.raises(CheckFailed):
-        check(name, bad, strict=True, quiet=True)
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_stub_reads_as_not_attempted(name):
-    def stub(*args, **kwargs):
-        raise NotImplementedError
-
-    value_answer = not callable(CASES[name][0])  # a "Think!" question: the stub is `answer = ...`
-    result = check(name, ... if value_answer else stub, strict=True, quiet=True)
-    assert result.status == "not attempted"
 
 
 # ---- more wrong answers, each missing one requirement ----------------------------------------

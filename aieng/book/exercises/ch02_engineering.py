@@ -8,7 +8,9 @@ Hints point to the idea or the function to read; they never contain the answer's
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from aieng.book.cases import Case, equal, exercise
@@ -91,7 +93,30 @@ _RING_BUGS = {
 }
 
 
+@contextlib.contextmanager
+def _no_health_checks() -> Iterator[None]:
+    """Judge the property, not the machine: hypothesis's "too slow" checks fire on a busy CPU.
+
+    Settings built while this runs (the learner's ``@settings`` inside the property) take the profile's
+    defaults for what they leave unset, so health checks are off for them and for nothing after.
+    """
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("aieng-check", suppress_health_check=list(HealthCheck), deadline=None)
+    previous = settings.get_current_profile_name()
+    settings.load_profile("aieng-check")
+    try:
+        yield
+    finally:
+        settings.load_profile(previous)
+
+
 def _judge_ring_property(prop: Callable[[type], Any]) -> str | None:
+    with _no_health_checks():
+        return _judge_ring_property_now(prop)
+
+
+def _judge_ring_property_now(prop: Callable[[type], Any]) -> str | None:
     try:
         prop(_Ring)
     except NotImplementedError:
