@@ -232,3 +232,32 @@ def test_mutated_inputs_are_shown_as_given():
 
     result = check("00.test_sum", total, quiet=True)
     assert "total([1, 2, 3])" in result.message, result.message
+
+
+def test_a_timed_out_case_leaves_no_slowdown_behind():
+    """After a time limit fires, later code runs at full speed (CPython 3.11 kept an async flag set)."""
+    import time
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=150, derandomize=True, database=None, deadline=None)
+    @given(st.lists(st.integers(), max_size=40))
+    def prop(xs):
+        assert len(xs) < 3  # fails: hypothesis then shrinks, the part that slowed down 60 times
+
+    def timed() -> float:
+        t0 = time.perf_counter()
+        with pytest.raises(AssertionError):
+            prop()
+        return time.perf_counter() - t0
+
+    before = timed()
+
+    def stuck(xs):
+        for _ in range(100):
+            time.sleep(0.05)
+
+    assert check("00.test_sum", stuck, quiet=True).status == "fail"  # stopped after 1 s
+    after = timed()
+    assert after < 5 * before + 1.0, f"hypothesis took {after:.1f} s after a timed-out case, {before:.1f} s before"
