@@ -9,6 +9,8 @@ import nbformat
 import pytest
 import yaml
 
+from aieng.book.pages import toc_files
+
 from aieng.book import FRONT_MATTER_KEYS, front_matter, syllabus
 from aieng.book import registry
 
@@ -19,20 +21,7 @@ CHAPTERS = sorted(p.parent for p in (ROOT / "chapters").glob("*/index.md"))
 
 
 def _toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
+    return toc_files(ROOT)
 
 
 def _resolve(entry: str) -> Path | None:

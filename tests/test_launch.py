@@ -25,6 +25,8 @@ import nbformat
 import pytest
 import yaml
 
+from aieng.book.pages import toc_files
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import set_repository  # noqa: E402  (scripts/ is not a package)
@@ -36,26 +38,9 @@ from sphinx_book_theme.header_buttons.launch import add_launch_buttons  # noqa: 
 CONFIG = ROOT / "_config.yml"
 
 
-def _toc_files(toc: dict) -> list[str]:
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
-
-
 def notebook_pages() -> list[str]:
     """The pages of the table of contents that are notebooks (``chapters/NN/xx``, no suffix)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    return [f for f in _toc_files(toc) if (ROOT / f"{f}.ipynb").exists()]
+    return [f for f in toc_files(ROOT) if (ROOT / f"{f}.ipynb").exists()]
 
 
 class _Config(dict):

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["FRONT_MATTER_KEYS", "front_matter", "Month", "syllabus", "book_root"]
+__all__ = ["FRONT_MATTER_KEYS", "front_matter", "Month", "syllabus", "book_root", "toc_files"]
 
 FRONT_MATTER_KEYS = {"month": int, "title": str, "time_hours": (int, float), "prerequisites": list,
                      "objectives": list, "builds": str}
@@ -77,3 +77,21 @@ def syllabus(root: str | Path | None = None) -> list[Month]:
             months.append(Month(entry["month"], entry["slug"], entry["title"], entry["time_hours"],
                                 entry["builds"], False))
     return months
+
+
+def toc_files(root: str | Path | None = None) -> list[str]:
+    """Every page ``_toc.yml`` lists, in reading order, as written there (no suffix): root, parts, sections."""
+    toc = yaml.safe_load((Path(root) if root is not None else book_root()).joinpath("_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries: list[dict[str, Any]] | None) -> None:
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return files
