@@ -18,6 +18,7 @@ Command line: ``python -m aieng.data list | where NAME | fetch NAME | verify NAM
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -28,10 +29,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aieng import settings
 from aieng.atomic import atomic_write
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "REGISTRY",
@@ -56,6 +60,7 @@ __all__ = [
     "load_pizzaplace",
     "load_chinook",
     "chinook_postgres_sql",
+    "load_mnist_5k",
     "search_dirs",
     "subset",
 ]
@@ -122,6 +127,7 @@ class Dataset:
 _GH = "https://raw.githubusercontent.com"
 _BFCL = f"{_GH}/ShishirPatil/gorilla/6ea57973c7a6097fd7c5915698c54c17c5b1b6c8/berkeley-function-call-leaderboard/bfcl_eval/data"
 _CHINOOK = "lerocha/chinook-database/7f67772503d71ba90f19283c38e93923addb43fa/ChinookDatabase/DataSources"
+_MLXTEND = "rasbt/mlxtend/9aadcee334f8b07003246d436cd9135b6d62a6b2/mlxtend/data/data"
 _BEIR_SCIFACT = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/scifact.zip"
 
 
@@ -241,6 +247,19 @@ REGISTRY: dict[str, Dataset] = {
                            f"{_GH}/{_CHINOOK}/Chinook_Sqlite.sqlite"),
                 RemoteFile("Chinook_PostgreSql.sql", "e3fde5c1a5b51a2a91429a702c9ca6e69ba56e6c7f5e112724d70c3d03db695e",
                            f"{_GH}/{_CHINOOK}/Chinook_PostgreSql.sql"),
+            ),
+        ),
+        Dataset(
+            name="mnist_5k",
+            description="5,000 real handwritten digits from MNIST's training set (the first 500 of each "
+                        "digit), 28 x 28 grey levels 0-255, one CSV row each: 784 pixels then the label.",
+            source="https://github.com/rasbt/mlxtend (mlxtend/data/data/mnist_5k.csv.gz)",
+            license="MNIST: CC BY-SA 3.0 (LeCun, Cortes, Burges); mlxtend: BSD-3-Clause",
+            citation="Y. LeCun, C. Cortes, C. J. C. Burges, The MNIST database of handwritten digits; "
+                     "subset as shipped by mlxtend (S. Raschka)",
+            files=(
+                RemoteFile("mnist_5k.csv.gz", "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
+                           f"{_GH}/{_MLXTEND}/mnist_5k.csv.gz"),
             ),
         ),
     ]
@@ -683,6 +702,27 @@ def chinook_postgres_sql(data_dir: str | os.PathLike[str] | None = None) -> str:
     kept = [line for line in text.splitlines()
             if not line.lstrip().upper().startswith(("DROP DATABASE", "CREATE DATABASE", "\\C "))]
     return "\n".join(kept) + "\n"
+
+
+def load_mnist_5k(data_dir: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Real MNIST digits: ``(X, y)``, ``X`` of shape ``(5000, 28, 28)`` (uint8, 0-255), ``y`` (5000,) in 0-9.
+
+    Taught in Month 6 (chapters/06-deep-learning). ``data_dir``: a folder holding ``mnist_5k.csv.gz``
+    (784 pixel columns, row-major, then the label; no header). The default is the registered data set.
+    """
+    import numpy as np
+
+    source = _data_file("mnist_5k", "mnist_5k.csv.gz", data_dir)
+    with gzip.open(source, "rt", encoding="ascii") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    if table.ndim != 2 or table.shape[1] != 785:
+        raise DatasetFormatError(f"{source}: expected 785 comma-separated integers a line "
+                                 f"(784 pixels, then the label), got shape {table.shape}")
+    pixels, labels = table[:, :784], table[:, 784]
+    if labels.min() < 0 or labels.max() > 9 or pixels.min() < 0 or pixels.max() > 255:
+        raise DatasetFormatError(f"{source}: the last column must be a digit 0-9 and the others "
+                                 "grey levels 0-255")
+    return pixels.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.int64)
 
 
 # ----------------------------------------------------------------------------- command line

@@ -39,7 +39,7 @@ def isolated(tmp_path, monkeypatch):
 
 def test_registry_entries_are_complete():
     assert set(REGISTRY) == {"scifact", "tinyshakespeare", "sms_spam", "gsm8k", "bfcl", "pubmedqa", "pizzaplace",
-                             "chinook"}
+                             "chinook", "mnist_5k"}
     for ds in REGISTRY.values():
         assert ds.source.startswith("https://") and ds.license and ds.citation and ds.files
         for f in ds.files:
