@@ -185,6 +185,49 @@ def test_engine_greedy_answers_equal_fp32(fp32, engine):
         assert list(engine.generate_tokens(ids, 24)) == ref.tolist(), prompt
 
 
+def test_fused_decode_step_equals_the_per_operation_step(fp32, engine):
+    """The C decoding step (every layer in one call) computes what the PyTorch-call version computes."""
+    ids = fp32.encode_chat("Name a colour.")
+    fused, _ = engine.forward(ids)
+    caches = {True: engine.forward(ids)[1], False: engine.forward(ids)[1]}
+    token = int(fused.argmax())
+    try:
+        for _ in range(6):
+            logits = {}
+            for mode in (True, False):
+                engine.fused = mode
+                logits[mode], caches[mode] = engine.forward(torch.tensor([token]), caches[mode])
+            torch.testing.assert_close(logits[True], logits[False], rtol=0, atol=1e-4)
+            token = int(logits[True].argmax())
+    finally:
+        engine.fused = True
+    n = caches[True].length
+    for i in (0, len(engine.layers) - 1):  # the keys and values it wrote into the cache
+        torch.testing.assert_close(caches[True].k[i][:, :n], caches[False].k[i][:, :n], rtol=0, atol=1e-5)
+        torch.testing.assert_close(caches[True].v[i][:, :n], caches[False].v[i][:, :n], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("flags", [["-mavx2", "-mfma"], []], ids=["avx2", "plain-c"])
+def test_fused_decode_step_on_every_code_path(flags, fp32, engine, tmp_path):
+    """Greedy answers equal the fp32 model's with the AVX2 and plain-C builds of the decoding step."""
+    import shutil
+    import subprocess
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    so = tmp_path / "k.so"
+    subprocess.run([cc, "-O3", "-fopenmp", *flags, "-shared", "-fPIC", "-o", str(so), str(kernels.SOURCE), "-lm"],
+                   check=True)
+    ids = fp32.encode_chat(GREEDY_PROMPTS[0])
+    with torch.inference_mode():
+        ref = fp32.model.generate(**fp32._gen_kwargs(ids, 12, 0.0, 1.0, None, None))[0, ids.shape[1]:]
+    default = engine._lib
+    engine._lib = kernels.load(so)
+    try:
+        assert list(engine.generate_tokens(ids, 12)) == ref.tolist()
+    finally:
+        engine._lib = default
+
+
 def test_default_model_runs_on_the_engine(fp32):
     default = load_chat_model("smollm2", device="cpu")
     assert default.dtype == "gguf" and default.engine is not None

@@ -3,6 +3,13 @@
 The benchmark behind Month 7 (chapters/07-transformers-and-llms). ``python -m aieng.bench generate`` loads the
 bundled SmolLM2-135M-Instruct four ways, generates greedy answers to :data:`aieng.llm.GREEDY_PROMPTS`
 and prints tokens/s, how many answers are token-for-token identical to fp32's, and the default dtype.
+
+Side by side with llama.cpp: whenever ``llama-cpp-python`` can be imported (here, or by the Python
+given with ``--llama-python``), the same GGUF file, prompt token ids, number of new tokens and threads
+run through llama.cpp in the same run, and the figure is the ratio of aieng's gguf engine to it::
+
+    python3 -m venv /tmp/llama && /tmp/llama/bin/pip install llama-cpp-python==0.3.36   # ~10 min build
+    python -m aieng.bench generate --variants gguf --llama-python /tmp/llama/bin/python
 """
 
 from __future__ import annotations
@@ -36,6 +43,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2, the book's laptop)")
     parser.add_argument("--prompts", type=int, default=None, help="use only the first N fixed prompts")
     parser.add_argument("--variants", default="fp32,bf16,int8,gguf", help="comma-separated subset of fp32,bf16,int8,gguf")
+    parser.add_argument("--llama-python", default=None, metavar="PYTHON",
+                        help="a Python interpreter that has llama-cpp-python, to run llama.cpp side by side "
+                             "(default: this one, if it can import llama_cpp). Build it in a throwaway "
+                             "virtualenv, never in the book's pins: python3 -m venv /tmp/llama && "
+                             "/tmp/llama/bin/pip install llama-cpp-python==0.3.36 (about 10 minutes), then "
+                             "--llama-python /tmp/llama/bin/python")
+
+
+def _llama_python(choice: str | None) -> str | None:
+    """The interpreter that runs llama.cpp: ``choice``, or this one when it can import llama_cpp."""
+    import importlib.util
+    import sys
+
+    if choice:
+        return choice
+    return sys.executable if importlib.util.find_spec("llama_cpp") else None
+
+
+def _measure_llama_cpp(python: str, prompts: list[list[int]], max_new_tokens: int, threads: int) -> dict[str, Any]:
+    """llama.cpp on the same GGUF file, token ids, new tokens and threads (aieng/bench/_llamacpp.py)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from aieng.llm import SMOLLM2_GGUF, smollm2_path
+
+    request = {"model": str(smollm2_path() / SMOLLM2_GGUF), "prompts": prompts,
+               "max_new_tokens": max_new_tokens, "threads": threads}
+    script = Path(__file__).with_name("_llamacpp.py")
+    done = subprocess.run([python, str(script)], input=json.dumps(request), capture_output=True, text=True,
+                          timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"llama.cpp via {python} failed:\n{done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout)
 
 
 def _measure(llm: Any, prompts: list[str], max_new_tokens: int) -> tuple[float, list[list[int]]]:
@@ -68,11 +109,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     names.sort(key=lambda n: n != "fp32")
     variants: dict[str, dict[str, Any]] = {}
     reference: list[list[int]] = []
+    encoded: list[list[int]] = []  # the prompts' token ids, which llama.cpp gets as they are
     for name in names:
         llm = load_chat_model("smollm2", dtype=name, device="cpu", cache=False)
         tps, answers = _measure(llm, prompts, args.max_new_tokens)
         if name == "fp32":
             reference = answers
+            encoded = [llm.encode_chat(p).reshape(-1).tolist() for p in prompts]
         same = sum(a == r for a, r in zip(answers, reference))
         variants[name] = {"tokens_per_s": round(tps, 1), "matches_fp32": same == len(prompts),
                           "identical_answers": f"{same}/{len(prompts)}", "what": VARIANTS[name]}
@@ -80,7 +123,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             variants[name]["sample"] = llm.tokenizer.decode(answers[0], skip_special_tokens=True)
         del llm
     exact = [n for n, v in variants.items() if v["matches_fp32"]]
-    return {"variants": variants, "default": DEFAULT_DTYPE,
+    side_by_side = None
+    python = _llama_python(args.llama_python)
+    if python and "gguf" in variants:
+        theirs = _measure_llama_cpp(python, encoded, args.max_new_tokens, torch.get_num_threads())
+        same = sum(a == r for a, r in zip(theirs["answers"], reference))
+        side_by_side = {"llama_cpp_tokens_per_s": round(theirs["tokens_per_s"], 1),
+                        "aieng_gguf_tokens_per_s": variants["gguf"]["tokens_per_s"],
+                        "ratio": round(variants["gguf"]["tokens_per_s"] / theirs["tokens_per_s"], 3),
+                        "llama_cpp_identical_to_fp32": f"{same}/{len(prompts)}",
+                        "llama_cpp_python": theirs["llama_cpp_python"]}
+    return {"variants": variants, "default": DEFAULT_DTYPE, "llama_cpp": side_by_side,
             "fastest_exact": max(exact, key=lambda n: variants[n]["tokens_per_s"]),
             "prompts": len(prompts), "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "transformers": transformers.__version__}
@@ -93,6 +146,13 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(f"{name:6s} {v['tokens_per_s']:9.1f}  {v['identical_answers']:>7s}  {v['what']}{mark}")
     lines.append(f"default dtype: {result['default']}; fastest with greedy answers identical to fp32: "
                  f"{result['fastest_exact']}")
+    side = result.get("llama_cpp")
+    if side:
+        lines.append(f"llama.cpp (llama-cpp-python {side['llama_cpp_python']}), same file, prompts and threads: "
+                     f"{side['llama_cpp_tokens_per_s']:.1f} tokens/s, {side['llama_cpp_identical_to_fp32']} "
+                     f"answers = fp32; aieng gguf / llama.cpp = {side['ratio']:.3f}")
+    else:
+        lines.append("llama.cpp: not measured (no llama-cpp-python; see --llama-python in --help)")
     lines.append(f"{result['prompts']} prompts x {result['max_new_tokens']} greedy tokens, {result['threads']} threads, "
                  f"torch {result['torch']}, transformers {result['transformers']}")
     return "\n".join(lines)

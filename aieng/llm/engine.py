@@ -7,7 +7,10 @@ from memory for each token. :class:`LlamaEngine` runs the same computation for o
 - the prompt (many tokens at once) goes through the fp32 weights with ordinary matrix products;
 - each new token goes through :class:`aieng.llm.kernels.BlockMatrix`: the GGUF file's 4- and 8-bit
   blocks, with q, k and v fused into one product and gate and up into another;
-- keys and values go into a preallocated cache, written in place.
+- keys and values go into a preallocated cache, written in place;
+- a new token goes through all the layers in one call to C (``llama_decode_step`` in the kernel's
+  source): the norms, rotary embedding, attention over the cache and SiLU between the products are
+  plain loops there, where as PyTorch calls they cost as much time as the products themselves.
 
 Every weight is the fp32 model's weight exactly; only the order of additions differs, so greedy
 answers match the fp32 transformers model (``python -m aieng.bench generate`` checks it on
@@ -16,6 +19,7 @@ answers match the fp32 transformers model (``python -m aieng.bench generate`` ch
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +49,7 @@ class KVCache:
     k: list[Any] = field(default_factory=list)
     v: list[Any] = field(default_factory=list)
     length: int = 0
+    layout: object = field(default_factory=object)  # replaced whenever the storage moves (growth)
 
     def reserve(self, n_layers: int, n_kv: int, head_dim: int, needed: int) -> None:
         """Make room for ``needed`` positions (doubling, so a long generation copies rarely)."""
@@ -62,6 +67,7 @@ class KVCache:
                     store[i] = grown
                 else:
                     store.append(grown)
+        self.layout = object()
 
 
 class _Layer:
@@ -120,9 +126,9 @@ class LlamaEngine:
         import torch
         from gguf import GGUFReader
 
-        from aieng.llm.kernels import BlockMatrix, library
+        from aieng.llm.kernels import BlockMatrix, LayerStruct, library
 
-        library()  # fail early, with the reason, if the kernel cannot be built
+        self._lib = library()  # fail early, with the reason, if the kernel cannot be built
         cfg = hf_model.config
         reason = supports(cfg)
         if reason:
@@ -167,6 +173,15 @@ class LlamaEngine:
         self._rotary = hf_model.model.rotary_emb
         self._cos = self._sin = torch.zeros(0, self.head_dim)
         del reader, tensors
+        self.fused = True  # False: decode with one PyTorch call per operation (the teaching version)
+        self._c_layers = (LayerStruct * len(self.layers))()
+        for c, L in zip(self._c_layers, self.layers):
+            c.norm1, c.norm2 = L.norm1.data_ptr(), L.norm2.data_ptr()
+            c.eps1, c.eps2 = L.eps1, L.eps2
+            c.qkv, c.o, c.gate_up, c.down = (m.as_struct() for m in (L.qkv, L.o, L.gate_up, L.down))
+        self._c_head = self.head.as_struct()
+        self._bound: object = None  # the cache layout whose key/value pointers _c_layers holds
+        self._scratch = torch.zeros(0)
 
     @property
     def block_bytes(self) -> int:
@@ -200,6 +215,8 @@ class LlamaEngine:
         T, start = int(ids.shape[0]), cache.length
         cache.reserve(len(self.layers), self.n_kv, self.head_dim, start + T)
         decode = T == 1
+        if decode and self.fused:
+            return self._decode_step(int(ids[0]), cache), cache
         with torch.inference_mode():
             x = self.embed[ids]  # [T, hidden]
             cos, sin = self._rope(start, T)
@@ -235,6 +252,31 @@ class LlamaEngine:
             logits = self.head.matvec(last)[0] if decode else F.linear(last, self.head_fp32)[0]
         cache.length = start + T
         return logits, cache
+
+    def _decode_step(self, token: int, cache: KVCache) -> Any:
+        """One new token through every layer in C (``llama_decode_step``); its logits."""
+        import torch
+
+        start, capacity = cache.length, cache.k[0].shape[1]
+        if self._bound is not cache.layout:  # the cache is new or has grown: point C at its storage
+            for c, k, v in zip(self._c_layers, cache.k, cache.v):
+                c.k, c.v = k.data_ptr(), v.data_ptr()
+            self._bound = cache.layout
+        hidden = self.embed.shape[1]
+        need = hidden + 2 * self.q_size + 2 * self.kv_size + self.n_heads * capacity + 3 * self.ffn
+        if self._scratch.numel() < need:
+            self._scratch = torch.empty(need)
+        x = self.embed[token].clone()
+        cos, sin = self._rope(start, 1)
+        cos, sin = cos.contiguous(), sin.contiguous()
+        logits = torch.empty(self.head.N)
+        self._lib.llama_decode_step(
+            self._c_layers, len(self.layers), x.data_ptr(), hidden, cos.data_ptr(), sin.data_ptr(),
+            capacity, start, self.n_heads, self.n_kv, self.head_dim, self.ffn,
+            self.norm.data_ptr(), self.norm_eps, ctypes.byref(self._c_head), logits.data_ptr(),
+            self._scratch.data_ptr(), torch.get_num_threads())
+        cache.length = start + 1
+        return logits
 
     # ----------------------------------------------------------------------------------------- decoding
 

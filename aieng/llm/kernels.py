@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BlockMatrix", "KernelUnavailable", "unavailable_reason", "library", "load", "SOURCE"]
+__all__ = ["BlockMatrix", "KernelUnavailable", "unavailable_reason", "library", "load", "SOURCE",
+           "BMatStruct", "LayerStruct"]
 
 SOURCE = Path(__file__).with_name("csrc") / "gguf_matvec.c"
 BLOCK = 32
@@ -75,7 +76,7 @@ def _build(target: Path) -> None:
         for flags in (["-march=native", "-fopenmp"], ["-march=native"], ["-fopenmp"], []):
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
             os.close(fd)
-            cmd = [cc, "-O3", *flags, "-shared", "-fPIC", "-o", tmp, str(SOURCE)]
+            cmd = [cc, "-O3", *flags, "-shared", "-fPIC", "-o", tmp, str(SOURCE), "-lm"]
             try:
                 res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             except (OSError, subprocess.TimeoutExpired) as exc:
@@ -124,7 +125,26 @@ def load(path: Path) -> ctypes.CDLL:
     lib.q4_1_matvec.restype = None
     lib.q8_0_matvec.argtypes = [p, p, p, p, i64, i64, i64, ctypes.c_int]
     lib.q8_0_matvec.restype = None
+    f32, i32 = ctypes.c_float, ctypes.c_int
+    lib.llama_decode_step.argtypes = [p, i32, p, i64, p, p, i64, i64, i32, i32, i32, i64,
+                                      p, f32, p, p, p, i32]
+    lib.llama_decode_step.restype = None
     return lib
+
+
+class BMatStruct(ctypes.Structure):
+    """C view of a :class:`BlockMatrix` (``bmat_t`` in the kernel's source)."""
+
+    _fields_ = [("kind", ctypes.c_int32), ("qs", ctypes.c_void_p), ("d", ctypes.c_void_p),
+                ("m", ctypes.c_void_p), ("N", ctypes.c_int64), ("K", ctypes.c_int64)]
+
+
+class LayerStruct(ctypes.Structure):
+    """C view of one decoder layer's weights and key/value cache (``layer_t`` in the kernel's source)."""
+
+    _fields_ = [("norm1", ctypes.c_void_p), ("norm2", ctypes.c_void_p), ("eps1", ctypes.c_float),
+                ("eps2", ctypes.c_float), ("qkv", BMatStruct), ("o", BMatStruct), ("gate_up", BMatStruct),
+                ("down", BMatStruct), ("k", ctypes.c_void_p), ("v", ctypes.c_void_p)]
 
 
 @lru_cache(maxsize=1)
@@ -203,6 +223,11 @@ class BlockMatrix:
         m = torch.cat([p.m for p in parts]) if parts[0].kind == "Q4_1" else None
         return cls(parts[0].kind, torch.cat([p.qs for p in parts]).numpy(), torch.cat([p.d for p in parts]).numpy(),
                    None if m is None else m.numpy())
+
+    def as_struct(self) -> BMatStruct:
+        """The C view the fused decoding step reads (the tensors must outlive it: this object holds them)."""
+        return BMatStruct(KINDS.index(self.kind), self.qs.data_ptr(), self.d.data_ptr(),
+                          self.m.data_ptr() if self.m is not None else None, self.N, self.K)
 
     @property
     def nbytes(self) -> int:

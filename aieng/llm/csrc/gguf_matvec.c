@@ -9,6 +9,7 @@
 
    Built on first use by aieng/kernels.py with the system C compiler; AVX-512 or AVX2 when the CPU has
    them, plain C otherwise. Rows are shared among OpenMP threads (torch's own OpenMP runtime). */
+#include <math.h>
 #include <stdint.h>
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -158,4 +159,107 @@ void q8_0_matvec(const int8_t *qs, const float *d, const float *x, float *y,
             }
         }
     }
+}
+
+/* ------------------------------------------------------------------------------------------------
+   One decoding step of a Llama model, every layer in C (taught in Month 7, "count the bytes").
+
+   A token's arithmetic outside the matrix products is tiny: two RMSNorms, the rotary embedding, the
+   attention of 9 heads over the cache and a SiLU per layer. Done as PyTorch calls it was about twenty
+   small operations a layer, about 200 microseconds of Python and dispatch, as long again as the
+   products themselves. Here it is plain loops between the same kernels, so a token costs about the
+   time of reading its weights. Each step mirrors transformers' Llama operation for operation
+   (RMSNorm as x * rsqrt(mean(x^2) + eps) * w, rotate-half rotary, softmax(q k / sqrt(d)) v with the
+   query heads sharing key/value heads in groups); only the order of additions differs. */
+
+typedef struct {
+    int32_t kind;               /* 0: Q4_1, 1: Q8_0 */
+    const void *qs;
+    const float *d, *m;         /* m is NULL for Q8_0 */
+    int64_t N, K;
+} bmat_t;
+
+typedef struct {
+    const float *norm1, *norm2; /* RMSNorm weights [hidden] */
+    float eps1, eps2;
+    bmat_t qkv, o, gate_up, down;
+    float *k, *v;               /* key and value cache [n_kv, capacity, head_dim] */
+} layer_t;
+
+static void bmat_matvec(const bmat_t *w, const float *x, float *y, int nthreads) {
+    if (w->kind == 0)
+        q4_1_matvec((const uint8_t *)w->qs, w->d, w->m, x, y, 1, w->N, w->K, nthreads);
+    else
+        q8_0_matvec((const int8_t *)w->qs, w->d, x, y, 1, w->N, w->K, nthreads);
+}
+
+static void rms_norm(const float *x, const float *w, float eps, float *out, int64_t n) {
+    float ss = 0.0f;
+    for (int64_t j = 0; j < n; j++) ss += x[j] * x[j];
+    const float r = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int64_t j = 0; j < n; j++) out[j] = w[j] * (x[j] * r);
+}
+
+/* x * cos + rotate_half(x) * sin, in place, for one head of size hd. */
+static void rotary(float *x, const float *cos, const float *sin, int hd) {
+    const int half = hd / 2;
+    for (int j = 0; j < half; j++) {
+        const float a = x[j], b = x[j + half];
+        x[j] = a * cos[j] - b * sin[j];
+        x[j + half] = b * cos[j + half] + a * sin[j + half];
+    }
+}
+
+/* The new token's hidden state x [hidden] goes through every layer (its key and value written into
+   the caches at position pos); then the final norm and the output head give logits [vocab].
+   scratch: at least hidden + (n_heads + 2 n_kv) hd + n_heads hd + n_heads (pos + 1) + 3 ffn floats. */
+void llama_decode_step(const layer_t *layers, int n_layers, float *x, int64_t hidden,
+                       const float *cos, const float *sin, int64_t capacity, int64_t pos,
+                       int n_heads, int n_kv, int hd, int64_t ffn,
+                       const float *norm, float norm_eps, const bmat_t *head, float *logits,
+                       float *scratch, int nthreads) {
+    const int64_t q_size = (int64_t)n_heads * hd, kv_size = (int64_t)n_kv * hd, T = pos + 1;
+    const int group = n_heads / n_kv;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *h = scratch, *qkv = h + hidden, *att = qkv + q_size + 2 * kv_size;
+    float *scores = att + q_size, *gu = scores + (int64_t)n_heads * T, *act = gu + 2 * ffn;
+    for (int l = 0; l < n_layers; l++) {
+        const layer_t *L = layers + l;
+        rms_norm(x, L->norm1, L->eps1, h, hidden);
+        bmat_matvec(&L->qkv, h, qkv, nthreads);
+        float *q = qkv, *k = qkv + q_size, *v = k + kv_size;
+        for (int i = 0; i < n_heads; i++) rotary(q + (int64_t)i * hd, cos, sin, hd);
+        for (int i = 0; i < n_kv; i++) {
+            rotary(k + (int64_t)i * hd, cos, sin, hd);
+            float *kc = L->k + ((int64_t)i * capacity + pos) * hd, *vc = L->v + ((int64_t)i * capacity + pos) * hd;
+            for (int j = 0; j < hd; j++) { kc[j] = k[(int64_t)i * hd + j]; vc[j] = v[(int64_t)i * hd + j]; }
+        }
+        #pragma omp parallel for num_threads(nthreads) schedule(static)
+        for (int i = 0; i < n_heads; i++) {
+            const float *qi = q + (int64_t)i * hd;
+            const float *kh = L->k + (int64_t)(i / group) * capacity * hd, *vh = L->v + (int64_t)(i / group) * capacity * hd;
+            float *s = scores + (int64_t)i * T, *out = att + (int64_t)i * hd, top = -INFINITY, total = 0.0f;
+            for (int64_t t = 0; t < T; t++) {
+                float dot = 0.0f;
+                for (int j = 0; j < hd; j++) dot += qi[j] * kh[t * hd + j];
+                s[t] = dot * scale;
+                if (s[t] > top) top = s[t];
+            }
+            for (int64_t t = 0; t < T; t++) { s[t] = expf(s[t] - top); total += s[t]; }
+            for (int j = 0; j < hd; j++) out[j] = 0.0f;
+            for (int64_t t = 0; t < T; t++) {
+                const float p = s[t] / total;
+                for (int j = 0; j < hd; j++) out[j] += p * vh[t * hd + j];
+            }
+        }
+        bmat_matvec(&L->o, att, h, nthreads);
+        for (int64_t j = 0; j < hidden; j++) x[j] += h[j];
+        rms_norm(x, L->norm2, L->eps2, h, hidden);
+        bmat_matvec(&L->gate_up, h, gu, nthreads);
+        for (int64_t j = 0; j < ffn; j++) { const float g = gu[j]; act[j] = g / (1.0f + expf(-g)) * gu[ffn + j]; }
+        bmat_matvec(&L->down, act, h, nthreads);
+        for (int64_t j = 0; j < hidden; j++) x[j] += h[j];
+    }
+    rms_norm(x, norm, norm_eps, h, hidden);
+    bmat_matvec(head, h, logits, nthreads);
 }
