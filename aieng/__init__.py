@@ -61,6 +61,7 @@ def set_threads(n: int | None = None) -> int:
     ``n`` when given; else ``$AIENG_THREADS`` when set; else **1 in quick mode** (the tests run two
     notebooks at once on two cores, and a small model's many tiny operations lose more to threads
     waiting for each other than they gain, as Month 7 measures); else torch's default (all cores).
+    NumPy's BLAS (through ``threadpoolctl``) gets the same number.
     """
     import torch
 
@@ -72,6 +73,12 @@ def set_threads(n: int | None = None) -> int:
         if n < 1:
             raise ValueError(f"threads must be at least 1, got {n}")
         torch.set_num_threads(n)
+        try:  # NumPy's and SciPy's BLAS follow the same policy (else small products oversubscribe)
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=n, user_api="blas")
+        except ImportError:
+            pass
     return torch.get_num_threads()
 
 

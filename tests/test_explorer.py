@@ -151,6 +151,14 @@ def test_the_html_draws_exactly_what_the_widget_draws(make):
     assert _close(_plain_json(shown[-1])["data"][0]["y"], ex.states[key].tolist()) == []
 
 
+def test_a_heatmap_of_a_2d_array_is_kept_as_rows():
+    from aieng.book.explorer import _plain
+
+    z = np.arange(6.0).reshape(2, 3)
+    data = _plain(go.Figure(go.Heatmap(z=z)).to_plotly_json()["data"], 6)
+    assert data[0]["z"] == z.tolist()
+
+
 def test_dropdown_axes_become_plotly_menus():
     spec = _spec(_two_axes(control=("dropdown", "slider")).html())
     (menu,) = spec["layout"]["updatemenus"]

@@ -73,7 +73,10 @@ def _plain(value: Any, digits: int) -> Any:
         import numpy as np
 
         array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        value = array.reshape(value["shape"]) if "shape" in value else array
+        shape = value.get("shape")
+        if isinstance(shape, str):  # plotly writes a 2-D array's shape as "2, 3"
+            shape = [int(n) for n in shape.split(",")]
+        value = array.reshape(shape) if shape is not None else array
     if isinstance(value, Mapping):
         return {str(k): _plain(v, digits) for k, v in value.items()}
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
