@@ -264,3 +264,16 @@ def test_a_timed_out_case_leaves_no_slowdown_behind():
     with time_limit(30):  # the regression made this minutes long: fail fast instead of hanging the suite
         after = timed()
     assert after < 5 * before + 1.0, f"hypothesis took {after:.1f} s after a timed-out case, {before:.1f} s before"
+
+
+def test_think_comparisons_accept_the_forms_a_learner_types_and_nothing_else():
+    from aieng.book.cases import near, same_choice
+
+    assert same_choice("b", "b") and same_choice("b", " (B) ") and same_choice("b", "B")
+    assert not same_choice("b", "c") and not same_choice("b", None) and not same_choice("b", ["b"])
+    assert same_choice(3, 3.0) and not same_choice(3, 4)
+    within = near(abs_tol=0.01)
+    assert within(0.5, 0.505) and within(0.5, "0.495") and not within(0.5, 0.52)
+    assert not within(1.0, True) and not within(0.5, "half") and not within(0.5, float("nan"))
+    relative = near(rel_tol=0.1)
+    assert relative(1000, 1090) and not relative(1000, 1200) and not relative(1000, float("inf"))

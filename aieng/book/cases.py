@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Case", "Exercise", "exercise", "equal", "REGISTRY"]
+__all__ = ["Case", "Exercise", "exercise", "equal", "same_choice", "near", "REGISTRY"]
 
 
 @dataclass
@@ -150,3 +150,27 @@ def equal(expected: Any, got: Any, rtol: float = 1e-6, atol: float = 1e-8) -> bo
         return same is not NotImplemented and bool(same)
     except Exception:  # noqa: BLE001
         return False
+
+
+def same_choice(expected: Any, got: Any) -> bool:
+    """A Think! answer: a choice letter compares case-, space- and bracket-insensitively ("(B) " is "b");
+    anything else compares with :func:`equal`."""
+    if isinstance(expected, str):
+        return isinstance(got, str) and got.strip().strip("()").strip().lower() == expected.strip().lower()
+    return equal(expected, got)
+
+
+def near(*, abs_tol: float = 0.0, rel_tol: float = 0.0) -> Callable[[Any, Any], bool]:
+    """A comparison for a number worked out by hand: right when it is within ``abs_tol`` of the expected
+    value, or within ``rel_tol`` of it relatively. A boolean, a non-number or a non-finite number is wrong."""
+
+    def compare(expected: Any, got: Any) -> bool:
+        if isinstance(got, bool):
+            return False
+        try:
+            g, e = float(got), float(expected)
+        except (TypeError, ValueError):
+            return False
+        return math.isfinite(g) and abs(g - e) <= max(abs_tol, rel_tol * abs(e))
+
+    return compare

@@ -19,15 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from aieng.book.cases import Case, equal, exercise
-
-
-def _same_choice(expected: Any, got: Any) -> bool:
-    """A choice letter compares case- and space-insensitively; anything else with :func:`equal`."""
-    if isinstance(expected, str) and isinstance(got, str):
-        return expected.strip().lower() == got.strip().lower()
-    return equal(expected, got)
-
+from aieng.book.cases import Case, exercise, same_choice
 
 # --------------------------------------------------------------------------------------------
 # 01-functions-classes-errors
@@ -411,7 +403,7 @@ def _fetch_many():
 
 @exercise("01.think_atomic", hint="Look at where write_json_atomic writes the bytes and at the one step "
           "that touches the real name: what can a reader see before that step, and after it?",
-          compare=_same_choice)
+          compare=same_choice)
 def _think_atomic():
     return [Case(args=None, expected="c")]
 
@@ -609,6 +601,6 @@ def _think_gil():
 
 
 @exercise("01.think_event_loop", hint="time.sleep never reaches an `await`: what can the event loop do "
-          "while it runs?", compare=_same_choice)
+          "while it runs?", compare=same_choice)
 def _think_event_loop():
     return [Case(args=None, expected="b")]

@@ -12,7 +12,7 @@ import math
 import random
 from typing import Any
 
-from aieng.book.cases import Case, equal, exercise
+from aieng.book.cases import Case, equal, exercise, near
 
 # --------------------------------------------------------------------------------------------
 # graphs
@@ -280,15 +280,7 @@ def _think_bisect():
     return [Case(args=None, expected=20)]
 
 
-def _about(expected: Any, got: Any) -> bool:
-    """Within 10% of the expected number (a forecast, not an exact figure)."""
-    try:
-        return abs(float(got) - float(expected)) <= 0.1 * abs(float(expected))
-    except (TypeError, ValueError):
-        return False
-
-
 @exercise("02.think_sort_growth", hint="For an O(n²) algorithm, t(n) = c · n². Write it for both sizes "
-          "and divide: the constant c cancels.", compare=_about)
+          "and divide: the constant c cancels.", compare=near(rel_tol=0.1))
 def _think_sort_growth():
     return [Case(args=None, expected=50.0)]

@@ -13,15 +13,7 @@ import math
 from collections.abc import Iterator
 from typing import Any, Callable
 
-from aieng.book.cases import Case, equal, exercise
-
-
-def _same_choice(expected: Any, got: Any) -> bool:
-    """A choice letter compares case- and space-insensitively; anything else with :func:`equal`."""
-    if isinstance(expected, str) and isinstance(got, str):
-        return expected.strip().lower() == got.strip().lower()
-    return equal(expected, got)
-
+from aieng.book.cases import Case, exercise, same_choice
 
 # --------------------------------------------------------------------------------------------
 # 02.ring_property: a property test that catches planted bugs in a ring buffer
@@ -233,6 +225,6 @@ def _think_bisect():
 
 
 @exercise("02.think_mypy", hint="mypy reads types, not values: which of the four mistakes shows up in "
-          "the types of the expressions, without running anything?", compare=_same_choice)
+          "the types of the expressions, without running anything?", compare=same_choice)
 def _think_mypy():
     return [Case(args=None, expected="b")]

@@ -15,15 +15,7 @@ import random
 import time
 from typing import Any
 
-from aieng.book.cases import Case, equal, exercise
-
-
-def _same_choice(expected: Any, got: Any) -> bool:
-    """A choice letter compares case- and space-insensitively; anything else with :func:`equal`."""
-    if isinstance(expected, str) and isinstance(got, str):
-        return expected.strip().lower() == got.strip().lower()
-    return equal(expected, got)
-
+from aieng.book.cases import Case, exercise, same_choice
 
 # --------------------------------------------------------------------------------------------
 # 02.ring_queue
@@ -323,6 +315,6 @@ def _think_btree():
 
 @exercise("02.think_topk", hint="Count what one score costs in the worst case: one comparison "
           "and possibly one sift. How tall is the heap it sifts through?",
-          compare=_same_choice)
+          compare=same_choice)
 def _think_topk():
     return [Case(args=None, expected="b")]

@@ -14,13 +14,7 @@ import types
 from typing import Any
 from unittest import mock
 
-from aieng.book.cases import Case, equal, exercise
-
-
-def _same_choice(expected: Any, got: Any) -> bool:
-    if isinstance(expected, str) and isinstance(got, str):
-        return expected.strip().lower() == got.strip().lower()
-    return equal(expected, got)
+from aieng.book.cases import Case, exercise, same_choice
 
 
 class _Clock:
@@ -212,12 +206,12 @@ def _think_bucket():
 
 @exercise("03.think_api_key_hash", hint="What does an attacker holding the table of hashes have to do to "
           "find one key, and how many guesses does that take for each kind of secret?",
-          compare=_same_choice)
+          compare=same_choice)
 def _think_api_key_hash():
     return [Case(args=None, expected="b")]
 
 
 @exercise("03.think_idempotency", hint="The server recognises a repeat by the key; what must the retry "
-          "carry so that the server sees a repeat and not a new request?", compare=_same_choice)
+          "carry so that the server sees a repeat and not a new request?", compare=same_choice)
 def _think_idempotency():
     return [Case(args=None, expected="b")]

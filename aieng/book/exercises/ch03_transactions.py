@@ -18,7 +18,7 @@ import statistics
 import threading
 from typing import Any
 
-from aieng.book.cases import Case, equal, exercise
+from aieng.book.cases import Case, exercise, same_choice
 
 _server: Any = None
 _server_lock = threading.Lock()
@@ -53,12 +53,6 @@ def _raise_if_stub(answer: Any, *args: Any) -> None:
         raise
     except BaseException:  # noqa: BLE001 - an attempt: it touched the connection or failed otherwise
         pass
-
-
-def _same_choice(expected: Any, got: Any) -> bool:
-    if isinstance(expected, str) and isinstance(got, str):
-        return expected.strip().lower() == got.strip().lower()
-    return equal(expected, got)
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,6 +429,6 @@ def _think_atomic_update():
 @exercise("03.think_columnar", hint="Count the bytes each engine must read: the query names three of "
           "the table's columns, and the result is a few dozen rows. How does each engine lay out a "
           "table on disk and in memory, and how many rows does each process per step?",
-          compare=_same_choice)
+          compare=same_choice)
 def _think_columnar():
     return [Case(args=None, expected="b")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from aieng.book.cases import Case, exercise
+from aieng.book.cases import Case, exercise, near
 
 # --------------------------------------------------------------------------------------------
 # the second derivative
@@ -133,28 +133,16 @@ def _tune_momentum():
 # --------------------------------------------------------------------------------------------
 
 
-def _close(rel: float):
-    def compare(expected: Any, got: Any) -> bool:
-        if isinstance(got, bool) or not isinstance(got, (int, float)) and type(got).__module__ != "numpy":
-            return False
-        try:
-            return abs(float(got) - expected) <= rel * abs(expected)
-        except (TypeError, ValueError):
-            return False
-
-    return compare
-
-
 @exercise("04.think_diverge", hint="One step multiplies the distance to the minimum along each eigenvector "
           "by (1 - lr * eigenvalue). For which lr does that factor stay between -1 and 1 for both "
-          "eigenvalues? Only one of them limits it.", compare=_close(0.01))
+          "eigenvalues? Only one of them limits it.", compare=near(rel_tol=0.01))
 def _think_diverge():
     return [Case(args=None, expected=0.04)]
 
 
 @exercise("04.think_ce_grad", hint="Section 4 derived the gradient of cross-entropy with respect to the "
           "logits: softmax(z) minus the one-hot vector of the true class. Read off the true class's entry.",
-          compare=_close(1e-6))
+          compare=near(rel_tol=1e-6))
 def _think_ce_grad():
     return [Case(args=None, expected=-0.3)]
 

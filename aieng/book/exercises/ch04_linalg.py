@@ -9,12 +9,11 @@ Hints point to the idea or the function to read; they never contain the answer's
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from aieng.book.cases import Case, exercise
+from aieng.book.cases import Case, exercise, near
 
 # NIST StRD, Longley: the certified coefficients beta0 (constant) to beta6, 15 significant digits.
 LONGLEY_CERTIFIED = np.array([
@@ -193,14 +192,6 @@ def _longley_rescued():
 # --------------------------------------------------------------------------------------------
 
 
-def _within_half(expected: Any, got: Any) -> bool:
-    try:
-        return not isinstance(got, bool) and math.isfinite(float(got)) and \
-            abs(float(got) - float(expected)) <= 0.5
-    except (TypeError, ValueError):
-        return False
-
-
 @exercise("04.think_count_cosine", hint="Can an entry of a word-count vector be negative? Then "
           "what sign can each product in the dot product have, and when is the sum zero?")
 def _think_count_cosine():
@@ -209,6 +200,6 @@ def _think_count_cosine():
 
 @exercise("04.think_condition_digits", hint="Section 5: forming X^T X squares the condition "
           "number, and a solve loses about log10 of the condition number in digits.",
-          compare=_within_half)
+          compare=near(abs_tol=0.5))
 def _think_condition_digits():
     return [Case(args=None, expected=10.0)]

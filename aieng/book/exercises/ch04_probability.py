@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from aieng.book.cases import Case, exercise
+from aieng.book.cases import Case, exercise, near
 
 # --------------------------------------------------------------------------------------------
 # distributions
@@ -121,31 +121,21 @@ def _eval_size():
 # --------------------------------------------------------------------------------------------
 
 
-def _close(tolerance: float):
-    def compare(expected: Any, got: Any) -> bool:
-        try:
-            return abs(float(got) - float(expected)) <= tolerance
-        except (TypeError, ValueError):
-            return False
-
-    return compare
-
-
 @exercise("04.think_base_rate", hint="Imagine 10,000 messages. How many are spam, how many of those are "
           "flagged, and how many ham messages are flagged too? Of all the flagged ones, which share is "
-          "spam?", compare=_close(0.005))
+          "spam?", compare=near(abs_tol=0.005))
 def _think_base_rate():
     return [Case(args=None, expected=1 / 3)]
 
 
 @exercise("04.think_four_times", hint="The interval's width shrinks like one over the square root of the "
-          "number of questions.", compare=_close(1e-9))
+          "number of questions.", compare=near(abs_tol=1e-9))
 def _think_four_times():
     return [Case(args=None, expected=4)]
 
 
 @exercise("04.think_smallest_p", hint="With 10 queries there are 2**10 ways to swap the pairs, all equally "
           "likely under the null. The observed assignment is one of them, and the two-sided p-value is "
-          "twice the smaller tail.", compare=_close(1e-6))
+          "twice the smaller tail.", compare=near(abs_tol=1e-6))
 def _think_smallest_p():
     return [Case(args=None, expected=2 / 2**10)]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from aieng.book.cases import Case, exercise
+from aieng.book.cases import Case, exercise, near, same_choice
 
 LEET = str.maketrans("aeiosAEIOS", "4310543105")
 """The spammer's substitution of the notebook: a->4, e->3, i->1, o->0, s->5 (either case)."""
@@ -179,24 +179,13 @@ def _unleet():
 
 # ---- Think! ---------------------------------------------------------------------------------------
 
-def _same_choice(expected: Any, got: Any) -> bool:
-    return isinstance(got, str) and got.strip().lower() == expected
-
-
-def _close_to(expected: Any, got: Any) -> bool:
-    try:
-        return abs(float(got) - expected) <= 0.005
-    except (TypeError, ValueError):
-        return False
-
-
 @exercise("05.think_fit_leak", hint="Which steps learn something from the messages they are given? A "
-          "vectorizer learns a vocabulary and document frequencies.", compare=_same_choice)
+          "vectorizer learns a vocabulary and document frequencies.", compare=same_choice)
 def _think_fit_leak():
     return [Case(args=None, expected="b")]
 
 
 @exercise("05.think_psi", hint="Two bins: add (p_cur - p_ref) x ln(p_cur / p_ref) for each; the "
-          "natural logarithm.", compare=_close_to)
+          "natural logarithm.", compare=near(abs_tol=0.005))
 def _think_psi():
     return [Case(args=None, expected=0.25 * math.log(2) + 0.25 * math.log(1.5))]

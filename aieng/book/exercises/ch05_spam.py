@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from aieng.book.cases import Case, exercise
+from aieng.book.cases import Case, exercise, near
 
 # --------------------------------------------------------------------------------------------
 # the Matthews correlation coefficient
@@ -171,16 +171,8 @@ def _think_all_ham_mcc():
     return [Case(args=None, expected=0.0)]
 
 
-def _about(expected: Any, got: Any) -> bool:
-    """Within 0.01 of the expected fraction."""
-    try:
-        return abs(float(got) - float(expected)) <= 0.01
-    except (TypeError, ValueError):
-        return False
-
-
 @exercise("05.think_rare_spam", hint="Imagine 10,000 messages. How many are spam, and how many of "
           "those does the filter catch? How many are ham, and how many of those does it flag? "
-          "Precision is the caught spam over everything flagged.", compare=_about)
+          "Precision is the caught spam over everything flagged.", compare=near(abs_tol=0.01))
 def _think_rare_spam():
     return [Case(args=None, expected=0.9 * 0.01 / (0.9 * 0.01 + 0.01 * 0.99))]

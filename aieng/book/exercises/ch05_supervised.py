@@ -10,22 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aieng.book.cases import Case, equal, exercise
-
-
-def _same_choice(expected: Any, got: Any) -> bool:
-    """A choice letter compares case- and space-insensitively; anything else with :func:`equal`."""
-    if isinstance(expected, str) and isinstance(got, str):
-        return expected.strip().lower() == got.strip().lower()
-    return equal(expected, got)
-
-
-def _close(expected: Any, got: Any) -> bool:
-    """A number within 1e-3 of the expected one (a hand-worked fraction, rounded or not)."""
-    try:
-        return abs(float(got) - float(expected)) <= 1e-3
-    except (TypeError, ValueError):
-        return False
+from aieng.book.cases import Case, exercise, near, same_choice
 
 
 def _random_scored(seed: int) -> tuple[Any, Any]:
@@ -173,12 +158,12 @@ def _beat_the_example():
 
 
 @exercise("05.think_auc", hint="ROC-AUC is the fraction of (positive, negative) pairs that the scores "
-          "put in the right order. Count the pairs, then the ones in the right order.", compare=_close)
+          "put in the right order. Count the pairs, then the ones in the right order.", compare=near(abs_tol=1e-3))
 def _think_auc():
     return [Case(args=None, expected=8 / 9)]
 
 
 @exercise("05.think_r2", hint="Write R² = 1 - SS_res / SS_tot and expand SS_res for a constant "
-          "prediction c around the test set's own mean.", compare=_same_choice)
+          "prediction c around the test set's own mean.", compare=same_choice)
 def _think_r2():
     return [Case(args=None, expected="b")]

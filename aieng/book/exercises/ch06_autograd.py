@@ -12,14 +12,7 @@ import functools
 import random
 from typing import Any
 
-from aieng.book.cases import Case, equal, exercise
-
-
-def _same_choice(expected: Any, got: Any) -> bool:
-    if isinstance(expected, str) and isinstance(got, str):
-        return expected.strip().lower() == got.strip().lower()
-    return equal(expected, got)
-
+from aieng.book.cases import Case, exercise, same_choice
 
 # ---- 06.topo_order --------------------------------------------------------------------------------
 
@@ -217,7 +210,7 @@ def _think_two_paths():
 
 
 @exercise("06.think_reverse_order", hint="When is a node's grad complete? Count the nodes that use it, "
-          "and ask where they sit in the order.", compare=_same_choice)
+          "and ask where they sit in the order.", compare=same_choice)
 def _think_reverse_order():
     return [Case(args=None, expected="b")]
 

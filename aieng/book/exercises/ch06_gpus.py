@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aieng.book.cases import Case, exercise
+from aieng.book.cases import Case, exercise, near, same_choice
 
 # --------------------------------------------------------------------------------------------
 # a convolution as one matrix multiply
@@ -157,31 +157,15 @@ def _batched_matmul():
 # --------------------------------------------------------------------------------------------
 
 
-def _same_letter(expected: Any, got: Any) -> bool:
-    return isinstance(got, str) and got.strip().lower().strip("()") == expected
-
-
-def _within(rel: float):
-    def compare(expected: Any, got: Any) -> bool:
-        if isinstance(got, bool) or not (isinstance(got, (int, float)) or type(got).__module__ == "numpy"):
-            return False
-        try:
-            return abs(float(got) - expected) <= rel * abs(expected)
-        except (TypeError, ValueError):
-            return False
-
-    return compare
-
-
 @exercise("06.think_shuffle", hint="Which model gives every input position its own weights, so that a fixed "
           "reordering of the inputs can be matched by reordering the weights? Which one assumes that "
-          "neighbouring positions belong together?", compare=_same_letter)
+          "neighbouring positions belong together?", compare=same_choice)
 def _think_shuffle():
     return [Case(args=None, expected="b")]
 
 
 @exercise("06.think_intensity", hint="Count the operations (a multiply and an add for each term of each "
           "dot product) and the bytes (three n-by-n matrices of 4-byte numbers), then divide.",
-          compare=_within(0.02))
+          compare=near(rel_tol=0.02))
 def _think_intensity():
     return [Case(args=None, expected=1024 / 6)]

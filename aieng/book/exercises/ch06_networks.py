@@ -11,14 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from aieng.book.cases import Case, equal, exercise
-
-
-def _same_choice(expected: Any, got: Any) -> bool:
-    if isinstance(expected, str) and isinstance(got, str):
-        return expected.strip().lower() == got.strip().lower()
-    return equal(expected, got)
-
+from aieng.book.cases import Case, exercise, same_choice
 
 # ---- 06.rmsprop -----------------------------------------------------------------------------------
 
@@ -165,6 +158,6 @@ def _think_adam_step():
 
 
 @exercise("06.think_dropout", hint="Inverted dropout scales the units it keeps so that the average "
-          "over masks equals the evaluation-time value.", compare=_same_choice)
+          "over masks equals the evaluation-time value.", compare=same_choice)
 def _think_dropout():
     return [Case(args=None, expected="b")]

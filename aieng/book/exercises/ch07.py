@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from aieng.book.cases import Case, exercise
+from aieng.book.cases import Case, exercise, near, same_choice
 from aieng.llm.bpe import merge_pair
 
 
@@ -18,10 +18,6 @@ def _tensor_equal(expected, got) -> bool:
 def _tensor_close(expected, got) -> bool:
     return (isinstance(got, torch.Tensor) and got.shape == expected.shape
             and bool(torch.allclose(got.float(), expected.float(), atol=1e-5, rtol=1e-5)))
-
-
-def _letter(expected, got) -> bool:
-    return isinstance(got, str) and got.strip().strip("()").lower() == expected
 
 
 # ----------------------------------------------------------------------------- 01-attention
@@ -126,7 +122,7 @@ def _think_scale():
 
 
 @exercise("07.think_family", hint="Which mask lets a token see the words after it? Then: is the output a new "
-          "sequence, or one label per input position?", compare=_letter)
+          "sequence, or one label per input position?", compare=same_choice)
 def _think_family():
     return [Case(args=None, expected="b")]
 
@@ -165,7 +161,7 @@ def _gpt_params():
 
 @exercise("07.think_dominant", hint="Compute the four shares of gpt_params(50257, 1024, 12, 768). Then compare "
           "the block term's 12 * d_model**2 per layer with the embedding's vocab_size * d_model: divide both "
-          "by d_model.", compare=_letter)
+          "by d_model.", compare=same_choice)
 def _think_dominant():
     return [Case(args=None, expected="b")]
 
@@ -299,15 +295,8 @@ def _no_repeat():
             + [Case(test=_loops_stopped)])
 
 
-def _close_1e3(expected, got) -> bool:
-    try:
-        return math.isclose(float(got), expected, abs_tol=1e-3)
-    except (TypeError, ValueError):
-        return False
-
-
 @exercise("07.think_dpo", hint="Write the margin out: the +5 appears in the chosen log-ratio and in the rejected "
-          "one. What is -log(sigmoid(0))?", compare=_close_1e3)
+          "one. What is -log(sigmoid(0))?", compare=near(abs_tol=1e-3))
 def _think_dpo():
     return [Case(args=None, expected=math.log(2))]
 

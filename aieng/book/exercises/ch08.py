@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from aieng.book.cases import Case, exercise
+from aieng.book.cases import Case, exercise, same_choice
 
 # ----------------------------------------------------------------------------- 01 embeddings
 
@@ -188,11 +188,6 @@ def _filter():
 # ----------------------------------------------------------------------------- 03 RAG
 
 
-def _same_choice(expected, got):
-    """A choice letter compares case- and space-insensitively."""
-    return isinstance(got, str) and got.strip().lower() == expected
-
-
 @exercise("08.rrf", hint="Each ranking gives a document 1 / (c + its rank there), ranks counted from 1; a document "
           "sums what every ranking gives it. Python's sort is stable: think about what that does to ties.")
 def _rrf():
@@ -262,13 +257,13 @@ def _fusion():
 
 
 @exercise("08.think-fusion", hint="Compare the spread of a BM25 score over a query's candidates with the spread "
-          "of a cosine. Which one moves the sum?", compare=_same_choice)
+          "of a cosine. Which one moves the sum?", compare=same_choice)
 def _think_fusion():
     return [Case(args=None, expected="a")]
 
 
 @exercise("08.think-rerank", hint="A re-ranker only re-orders the candidates it is given: what can it never "
-          "bring into the list?", compare=_same_choice)
+          "bring into the list?", compare=same_choice)
 def _think_rerank():
     return [Case(args=None, expected="b")]
 
@@ -354,6 +349,6 @@ def _code_passage():
 
 
 @exercise("08.think-reader", hint="Look at both halves of the PubMedQA measurement: how often was the right "
-          "abstract in the prompt, and how often was the answer right?", compare=_same_choice)
+          "abstract in the prompt, and how often was the answer right?", compare=same_choice)
 def _think_reader():
     return [Case(args=None, expected="c")]
