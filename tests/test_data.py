@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import os
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from aieng import data
-from aieng.data import (BeirFormatError, ChecksumError, DatasetError, DatasetFormatError, DatasetNotFoundError, REGISTRY, RemoteFile,
-                        load_beir)
-
-SHARED = Path(os.environ.get("AIENG_DATA", "")) if os.environ.get("AIENG_DATA") else None
-
-
-@pytest.fixture
-def shared() -> Path:
-    """The shared data copies: the tests fail (never skip) when AIENG_DATA does not point at them."""
-    if SHARED is None or not (SHARED / "scifact").is_dir():
-        pytest.fail("AIENG_DATA must point at the shared data copies (`make test` sets it to ../shared/data)")
-    return SHARED
+from aieng.data import (
+    REGISTRY,
+    BeirFormatError,
+    ChecksumError,
+    DatasetError,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    RemoteFile,
+    load_beir,
+)
 
 
 @pytest.fixture

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import sys
-from pathlib import Path
 
 import pytest
 
 from aieng import data
-from aieng.data import REGISTRY, ChecksumError, DatasetNotFoundError, chinook_postgres_sql, load_chinook
+from aieng.data import (
+    REGISTRY,
+    ChecksumError,
+    DatasetNotFoundError,
+    chinook_postgres_sql,
+    load_chinook,
+)
 
 ROWS = {"album": 347, "artist": 275, "customer": 59, "employee": 8, "genre": 25, "invoice": 412,
         "invoice_line": 2240, "media_type": 5, "playlist": 18, "playlist_track": 8715, "track": 3503}
-
-
-@pytest.fixture
-def shared() -> Path:
-    value = os.environ.get("AIENG_DATA")
-    if not value or not (Path(value) / "chinook").is_dir():
-        pytest.fail("AIENG_DATA must point at the shared data copies (`make test` sets it to ../shared/data)")
-    return Path(value)
 
 
 def test_chinook_is_registered_with_source_license_and_checksums():

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import gzip
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from aieng import data
-from aieng.data import REGISTRY, ChecksumError, DatasetFormatError, DatasetNotFoundError, load_mnist_5k
-
-
-@pytest.fixture
-def shared() -> Path:
-    value = os.environ.get("AIENG_DATA")
-    if not value or not (Path(value) / "mnist_5k").is_dir():
-        pytest.fail("AIENG_DATA must point at the shared data copies (`make test` sets it to ../shared/data)")
-    return Path(value)
+from aieng.data import (
+    REGISTRY,
+    ChecksumError,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    load_mnist_5k,
+)
 
 
 def test_registered_with_a_pinned_source_and_a_license():
