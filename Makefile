@@ -57,7 +57,10 @@ $(VENDOR): _ext/aieng_offline.py | $(BIN)/python
 
 setup: $(STAMP) $(VENDOR)
 
+# The notebooks run JOBS at once into the build's own cache (scripts/execute_book.py); the build then
+# executes nothing. A notebook already cached with the same source is not run again.
 book: setup
+	$(OFFLINE_ENV) $(BIN)/python scripts/execute_book.py --jobs $(JOBS)
 	$(OFFLINE_ENV) $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo
 	@echo "The book is built. Open file://$(CURDIR)/_build/html/index.html"

@@ -3,6 +3,7 @@
 - Notebook cells tagged ``requires-gpu`` are skipped when torch sees no CUDA device.
 - Notebooks run with the repository root on ``sys.path`` and in quick mode when the test command
   says so (``AIENG_QUICK=1`` is set by ``make test``).
+- A notebook that leaves a process or a listening port behind fails (``scripts/nbval_leftovers.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,12 @@ from __future__ import annotations
 import functools
 
 import pytest
+
+from scripts.nbval_leftovers import LeftoverCheck
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(LeftoverCheck(), "aieng-leftovers")
 
 
 @functools.cache

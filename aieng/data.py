@@ -61,6 +61,7 @@ __all__ = [
     "load_chinook",
     "chinook_postgres_sql",
     "load_mnist_5k",
+    "load_tensor_trust",
     "search_dirs",
     "subset",
 ]
@@ -128,6 +129,7 @@ _GH = "https://raw.githubusercontent.com"
 _BFCL = f"{_GH}/ShishirPatil/gorilla/6ea57973c7a6097fd7c5915698c54c17c5b1b6c8/berkeley-function-call-leaderboard/bfcl_eval/data"
 _CHINOOK = "lerocha/chinook-database/7f67772503d71ba90f19283c38e93923addb43fa/ChinookDatabase/DataSources"
 _MLXTEND = "rasbt/mlxtend/9aadcee334f8b07003246d436cd9135b6d62a6b2/mlxtend/data/data"
+_TENSOR_TRUST = f"{_GH}/HumanCompatibleAI/tensor-trust-data/e2385ea9cf448c9641b96e2e39f113ed4979a5b0"
 _BEIR_SCIFACT = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/scifact.zip"
 
 
@@ -260,6 +262,28 @@ REGISTRY: dict[str, Dataset] = {
             files=(
                 RemoteFile("mnist_5k.csv.gz", "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
                            f"{_GH}/{_MLXTEND}/mnist_5k.csv.gz"),
+            ),
+        ),
+        Dataset(
+            name="tensor_trust",
+            description="Tensor Trust benchmarks: human-written prompt-injection attacks from an online game "
+                        "(776 hijacking and 570 extraction attacks, each with its defence and access code; "
+                        "230 labelled model outputs for detecting extractions).",
+            source="https://github.com/HumanCompatibleAI/tensor-trust-data",
+            license="none stated (released by its authors for research on prompt injection); cite the paper "
+                    "and do not redistribute it",
+            citation="S. Toyer et al., Tensor Trust: Interpretable Prompt Injection Attacks from an Online "
+                     "Game, ICLR 2024",
+            files=(
+                RemoteFile("hijacking_robustness_dataset.jsonl",
+                           "2ad3c2343bbf43cb1924f3ec5d6f830864ce3c879e9832b01d93a991e7e2e680",
+                           f"{_TENSOR_TRUST}/benchmarks/hijacking-robustness/v1/hijacking_robustness_dataset.jsonl"),
+                RemoteFile("extraction_robustness_dataset.jsonl",
+                           "4090f9f57b6df69cc32d7669ac991e3fd53e6e2bb616a5e6f45dac79c183ee4c",
+                           f"{_TENSOR_TRUST}/benchmarks/extraction-robustness/v1/extraction_robustness_dataset.jsonl"),
+                RemoteFile("prompt_extraction_detection.jsonl",
+                           "af28d09554db4f8ed91d042005c3457f72c88e763e3787c3b1c76c1d9e8f8260",
+                           f"{_TENSOR_TRUST}/detecting-extractions/v1/prompt_extraction_detection.jsonl"),
             ),
         ),
     ]
@@ -676,6 +700,36 @@ def load_pizzaplace(data_dir: str | os.PathLike[str] | None = None) -> Path:
     holding ``pizzaplace.csv`` in the same format (default: the registered data set).
     """
     return _data_file("pizzaplace", "pizzaplace.csv", data_dir)
+
+
+TENSOR_TRUST_FIELDS = {
+    "hijacking": ("hijacking_robustness_dataset.jsonl", ("sample_id", "pre_prompt", "access_code", "post_prompt", "attack")),
+    "extraction": ("extraction_robustness_dataset.jsonl", ("sample_id", "pre_prompt", "access_code", "post_prompt", "attack")),
+    "detection": ("prompt_extraction_detection.jsonl", ("sample_id", "access_code", "llm_output", "is_prompt_extraction")),
+}
+
+
+def load_tensor_trust(data_dir: str | os.PathLike[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The Tensor Trust benchmarks: ``{"hijacking": [...], "extraction": [...], "detection": [...]}``.
+
+    Each hijacking or extraction record holds ``sample_id``, ``pre_prompt``, ``access_code``,
+    ``post_prompt`` and ``attack``; each detection record ``sample_id``, ``access_code``, ``llm_output``
+    and ``is_prompt_extraction``. Research data with no stated license (Toyer et al., ICLR 2024): read
+    it where it lies, never copy it into a repository. ``data_dir``: a folder holding the three
+    JSON-lines files (default: the registered data set, checked against its SHA-256 sums).
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for part, (relpath, fields) in TENSOR_TRUST_FIELDS.items():
+        source = _data_file("tensor_trust", relpath, data_dir)
+        rows = []
+        for lineno, row in read_jsonl(source):
+            missing = [f for f in fields if f not in row]
+            if missing:
+                raise DatasetFormatError(f"{source}:{lineno}: a Tensor Trust {part} record needs "
+                                         f"{', '.join(fields)}; missing {', '.join(missing)}")
+            rows.append(row)
+        out[part] = rows
+    return out
 
 
 def load_chinook(data_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -36,7 +36,7 @@ def isolated(tmp_path, monkeypatch):
 
 
 def test_registry_entries_are_complete():
-    assert set(REGISTRY) == {"scifact", "tinyshakespeare", "sms_spam", "gsm8k", "bfcl", "pubmedqa", "pizzaplace",
+    assert set(REGISTRY) == {"scifact", "tinyshakespeare", "sms_spam", "gsm8k", "bfcl", "pubmedqa", "pizzaplace", "tensor_trust",
                              "chinook", "mnist_5k"}
     for ds in REGISTRY.values():
         assert ds.source.startswith("https://") and ds.license and ds.citation and ds.files

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -365,3 +366,39 @@ def test_embed_cached_reuses_and_invalidates(tmp_path):
     embed_cached(emb, ["x y", "changed"], cache=tmp_path)
     assert Counting.calls == 2
     assert all(not p.name.endswith(".part") for p in tmp_path.iterdir())
+
+
+class _SlowLoggingEmbedder(HashEmbedder):
+    """Writes a line to ``log`` per call and takes a second: long enough for a second process to ask too."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def encode(self, texts, batch_size=64, show_progress=None):
+        with open(self.log, "a") as fh:
+            fh.write("encode\n")
+        time.sleep(1.0)
+        return super().encode(texts)
+
+
+def _embed_in_child(cache, log, out):
+    from aieng.retrieval import embed_cached
+
+    np.save(out, embed_cached(_SlowLoggingEmbedder(log), ["x y", "z", "w"], cache=cache))
+
+
+def test_embed_cached_embeds_once_when_two_processes_ask_at_once(tmp_path):
+    """make book runs notebooks at once: two asking for the same corpus embed it once, and both get it."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    log = tmp_path / "calls.log"
+    procs = [ctx.Process(target=_embed_in_child, args=(tmp_path / "cache", log, tmp_path / f"out{i}.npy"))
+             for i in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert log.read_text().count("encode") == 1
+    np.testing.assert_array_equal(np.load(tmp_path / "out0.npy"), np.load(tmp_path / "out1.npy"))

@@ -5,6 +5,10 @@ Modules: :mod:`~aieng.agents.loop` (the agent loop and its trace), :mod:`~aieng.
 ``[f(a=1)]`` grammar and parser), :mod:`~aieng.agents.tools`, :mod:`~aieng.agents.memory`,
 :mod:`~aieng.agents.planning`, :mod:`~aieng.agents.scoring` (BFCL calls, GSM8K numbers), and the execution
 layer's :mod:`~aieng.agents.sandbox` and :mod:`~aieng.agents.sqltool` (import those two by their full names).
+Month 10, imported by their full names: :mod:`~aieng.agents.multi` (a coordinator with specialists,
+messages and shared state), :mod:`~aieng.agents.reliability` (retries, idempotent tools, trajectory
+checks), :mod:`~aieng.agents.mcp` (tools over the Model Context Protocol), :mod:`~aieng.agents.graph` (the
+sales workflow in LangGraph) and :mod:`aieng.agents.sales.team` (the roadmap's task by a team).
 
 >>> from aieng.agents import Agent, ReasoningEngine, ToolBox, calculator
 """

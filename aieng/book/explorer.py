@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["Explorer", "explorer", "CONTROLS"]
+__all__ = ["Explorer", "explorer", "show_figure", "CONTROLS"]
 
 CONTROLS = ("slider", "dropdown")
 """The kinds of control an axis can have."""
@@ -214,13 +214,12 @@ class Explorer:
     def widget(self, display: Callable[[Any], Any] | None = None):
         """The live form: one ipywidgets control an axis and an output that redraws the chosen state.
 
-        ``display`` shows a figure in the output (default: IPython's ``display``, so plotly picks the
-        renderer of the front end: JupyterLab, Colab, VS Code).
+        ``display`` shows a figure in the output (default: :func:`show_figure`).
         """
         import ipywidgets as widgets
 
         if display is None:
-            from IPython.display import display
+            display = show_figure
         out = widgets.Output()
         start = self.index[self.initial]
         controls = []
@@ -252,6 +251,29 @@ class Explorer:
     def __repr__(self) -> str:
         sizes = " x ".join(f"{len(v)} {a}" for a, v in zip(self.axes, self.values))
         return f"Explorer({self.name!r}, {sizes})"
+
+
+def show_figure(fig: Any) -> None:
+    """Display a Plotly figure as Plotly's own MIME bundle, without importing ``plotly.io``'s renderers.
+
+    JupyterLab, Notebook 7 and VS Code draw ``application/vnd.plotly.v1+json`` themselves. Letting plotly
+    choose a renderer instead imports ``nbformat`` and with it ``jsonschema``, whose optional IRI checker
+    compiles a grammar at import: about 4 s of CPU in every kernel that shows a figure (measured in this
+    book's test suite, where every explorer paid it). Colab does not draw that MIME type, so there the
+    figure goes through plotly's renderer as usual.
+    """
+    import sys
+
+    from IPython.display import display
+
+    if "google.colab" in sys.modules:
+        display(fig)
+        return
+    spec = fig.to_plotly_json()
+    bundle = {"data": _plain(spec.get("data", []), 17), "layout": _plain(spec.get("layout", {}), 17),
+              "config": {"displaylogo": False, "responsive": True}}
+    display({"application/vnd.plotly.v1+json": bundle,
+             "text/plain": f"<Figure: {fig.layout.title.text or 'plotly figure'}>"}, raw=True)
 
 
 def _fmt(v: Any) -> str:

@@ -124,8 +124,7 @@ class LlamaEngine:
     def __init__(self, hf_model: Any, gguf_file: str | Path) -> None:
         import numpy as np
         import torch
-        from gguf import GGUFReader
-
+        from aieng.llm.ggufread import read_tensors
         from aieng.llm.kernels import BlockMatrix, LayerStruct, library
 
         self._lib = library()  # fail early, with the reason, if the kernel cannot be built
@@ -141,8 +140,7 @@ class LlamaEngine:
         self.ffn = cfg.intermediate_size
         self.eos = _eos_ids(hf_model)
 
-        reader = GGUFReader(str(gguf_file))
-        tensors = {t.name: t for t in reader.tensors}
+        tensors = read_tensors(gguf_file)  # the tensor table only: gguf.GGUFReader decodes all metadata too
 
         def rows_unpermuted(n_rows: int, n_head: int) -> Any:
             # llama.cpp stores q and k with the two halves of each head's rotary pairs interleaved;
@@ -172,7 +170,7 @@ class LlamaEngine:
         self.norm, self.norm_eps = norm.weight, norm.variance_epsilon
         self._rotary = hf_model.model.rotary_emb
         self._cos = self._sin = torch.zeros(0, self.head_dim)
-        del reader, tensors
+        del tensors
         self.fused = True  # False: decode with one PyTorch call per operation (the teaching version)
         self._c_layers = (LayerStruct * len(self.layers))()
         for c, L in zip(self._c_layers, self.layers):

@@ -199,8 +199,8 @@ class BlockMatrix:
 
     @classmethod
     def from_gguf(cls, tensor: Any, rows: Any = None) -> BlockMatrix:
-        """From a ``gguf.GGUFReader`` tensor; ``rows`` reorders the output rows (e.g. transformers'
-        un-permutation of the query and key heads)."""
+        """From a GGUF tensor (:func:`aieng.llm.ggufread.read_tensors`, or a ``gguf.GGUFReader`` tensor);
+        ``rows`` reorders the output rows (e.g. transformers' un-permutation of the query and key heads)."""
         kind = tensor.tensor_type.name
         if kind not in KINDS:
             raise ValueError(f"tensor {tensor.name} is {kind}; this kernel knows {KINDS}")

@@ -66,8 +66,12 @@ class SalesDB:
         ``pizzaplace.csv`` (``id,date,time,name,size,type,price``), e.g. ``aieng.data.load_pizzaplace()``.
 
     The CSV is read with the ``csv`` module and queried with SQL (pandas is kept for the independent check).
-    Safe to use from the tool box's worker threads (one connection, one lock).
+    Safe to use from the tool box's worker threads (one connection, one lock). The queries are written once,
+    with ``?`` placeholders; a subclass for another database overrides ``_query`` (and ``_MONTH``, the SQL of
+    a date's ``YYYY-MM``), as :class:`aieng.agents.sales.team.PgSalesDB` does for PostgreSQL.
     """
+
+    _MONTH = "substr(date, 1, 7)"
 
     def __init__(self, csv_path: str | Path) -> None:
         self.path = Path(csv_path)
@@ -130,7 +134,7 @@ class SalesDB:
     def monthly(self, start: str, end: str) -> list[dict[str, Any]]:
         """Pizzas and revenue per calendar month of the period."""
         s, e = self.period(start, end)
-        rows = self._query("SELECT substr(date, 1, 7) AS month, COUNT(*), ROUND(SUM(price), 2) FROM sales "
+        rows = self._query(f"SELECT {self._MONTH} AS month, COUNT(*), ROUND(SUM(price), 2) FROM sales "
                            "WHERE date BETWEEN ? AND ? GROUP BY month ORDER BY month", (s, e))
         return [{"month": m, "pizzas": int(n), "revenue": float(r)} for m, n, r in rows]
 
