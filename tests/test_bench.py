@@ -128,3 +128,14 @@ def test_unknown_benchmark_is_a_usage_error():
 def test_generic_format_nests():
     text = format_generic({"a": 1.23456, "b": {"c": "x"}})
     assert text.splitlines() == ["a: 1.235", "b:", "  c: x"]
+
+
+def test_all_runs_each_bench_as_its_chapters_reference_run():
+    found = benchmarks()
+    for name, module in found.items():
+        module_defaults(module, name)  # every module's REFERENCE_ARGS parse
+    retrieval = found["retrieval"]
+    args = module_defaults(retrieval, "retrieval")
+    assert args.rerank and args.finetune, "the index cites the re-ranked and fine-tuned rows: all must write them"
+    assert retrieval.results_name(args) == "retrieval"  # the reference file, not a scoped copy
+    assert not module_defaults(found["embed"], "embed").json

@@ -14,7 +14,7 @@ Every run writes its figures, with the command, date, machine, tier and versions
 (:mod:`aieng.bench.record`; schema in :mod:`aieng.book.results`): ``chapters/CHAPTER/results/NAME.json`` for
 the CPU tier, ``NAME.gpu.json`` when it ran on a GPU. ``--out PATH`` writes elsewhere; ``--no-save`` writes
 nothing (a quick check). With ``--json`` the command prints exactly one JSON object on stdout, the record
-(progress goes to stderr). ``python -m aieng.bench all`` runs every benchmark with its default settings.
+(progress goes to stderr). ``python -m aieng.bench all`` runs every benchmark as its chapter's reference run.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=getattr(module, "HELP", ""))
         module.add_arguments(p)
         _add_output_arguments(p, single=True)
-    p_all = sub.add_parser("all", help="run every benchmark with its default settings")
+    p_all = sub.add_parser("all", help="run every benchmark as its chapter's reference run (defaults plus "
+                                            "the module's REFERENCE_ARGS)")
     _add_output_arguments(p_all, single=False)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_args = args if args.bench != "all" else module_defaults(module, name)
         try:
             result = module.run(bench_args)
-            record = record_mod.make_record(name, result, _measuring_argv(argv) if args.bench != "all" else [name])
+            record = record_mod.make_record(name, result, _measuring_argv(argv) if args.bench != "all"
+                                            else [name, *getattr(module, "REFERENCE_ARGS", [])])
         except (ValueError, FileNotFoundError, LookupError, RuntimeError) as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return 2
@@ -116,9 +118,14 @@ def _add_output_arguments(p: argparse.ArgumentParser, single: bool) -> None:
 
 
 def module_defaults(module: ModuleType, name: str) -> argparse.Namespace:
-    """The default options of one benchmark, as if run with no flags."""
+    """The options of one benchmark's reference run: its defaults plus the module's ``REFERENCE_ARGS``.
+
+    ``REFERENCE_ARGS`` (a list of flags, default none) are those of the run its chapter's results file
+    comes from, so that ``all`` rewrites every figure the chapter cites (``retrieval`` adds ``--rerank
+    --finetune``).
+    """
     p = argparse.ArgumentParser(prog=name)
     module.add_arguments(p)
-    ns = p.parse_args([])
+    ns = p.parse_args(list(getattr(module, "REFERENCE_ARGS", [])))
     ns.json = False
     return ns

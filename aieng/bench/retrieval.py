@@ -19,6 +19,8 @@ import numpy as np
 
 HELP = "nDCG@10, recall@100, build time and p50/p95 latency of bm25, dense and hybrid retrieval on BEIR data"
 CHAPTER = "08-embeddings-and-rag"
+REFERENCE_ARGS = ["--rerank", "--finetune"]
+"""The flags of the run behind ``results/retrieval.json`` (``python -m aieng.bench all`` uses them)."""
 
 PUBLISHED = {
     "scifact": {"bm25": {"ndcg@10": 0.665, "source": "BEIR paper (Thakur et al., 2021), BM25 on Elasticsearch"},
