@@ -12,14 +12,10 @@ import torch
 
 from aieng.retrieval import BM25Retriever
 from aieng.retrieval.finetune import fine_tune, hard_negative_triplets, in_batch_loss
+from tests.test_retrieval import DOCS as RETRIEVAL_DOCS
 
-DOCS = {
-    "d1": "The cat sat on the mat and purred.",
-    "d2": "Dogs are loyal animals that love walks.",
-    "d3": "Quantum mechanics describes particles and waves.",
-    "d4": "A puppy is a young dog that plays all day.",
-    "d5": "Stock markets fell as interest rates rose.",
-    "d6": "Kittens and cats sleep most of the day.",
+DOCS = {  # test_retrieval's toy documents, and two more for the train queries below
+    **RETRIEVAL_DOCS,
     "d7": "Central banks raise interest rates to fight inflation.",
     "d8": "Electrons behave as waves in the double-slit experiment.",
 }
