@@ -110,6 +110,7 @@ def _receptive_field():
 # --------------------------------------------------------------------------------------------
 
 _MIN_SPEEDUP = 3.0
+_MAX_TORCH_CALLS = 50  # a batched answer makes a handful; the loop makes over 4,000 (index, product, stack)
 
 
 def _best(fn: Any, repeat: int = 7) -> float:
@@ -120,6 +121,22 @@ def _best(fn: Any, repeat: int = 7) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def _torch_calls(fn: Any) -> int:
+    """How many torch functions and tensor methods one call of ``fn`` goes through."""
+    from torch.overrides import TorchFunctionMode
+
+    class _Count(TorchFunctionMode):
+        calls = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            _Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    with _Count():
+        fn()
+    return _Count.calls
 
 
 def _judge_batched(batched_matmul: Any) -> str | None:
@@ -137,11 +154,23 @@ def _judge_batched(batched_matmul: Any) -> str | None:
         return f"expected a tensor of shape {tuple(want.shape)}, got {getattr(got, 'shape', got)!r:.80}"
     if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
         return f"the products differ from a @ b by up to {(got - want).abs().max().item():.2e}"
-    loop = _best(lambda: torch.stack([a @ b for a, b in zip(As, Bs)]))
-    batched = _best(lambda: batched_matmul(As, Bs))
+    calls = _torch_calls(lambda: batched_matmul(As, Bs))
+    if calls > _MAX_TORCH_CALLS:
+        return (f"your function went through torch {calls:,} times for 2,000 products (a batched answer "
+                f"needs a handful): is there still a Python loop?")
+    # Both sides timed on one thread: the comparison is Python's per-call overhead against one call, and
+    # a parallel product on cores that other processes share (a test runner's workers) stalls unevenly.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        loop = _best(lambda: torch.stack([a @ b for a, b in zip(As, Bs)]))
+        batched = _best(lambda: batched_matmul(As, Bs))
+    finally:
+        torch.set_num_threads(threads)
     if loop / batched < _MIN_SPEEDUP:
-        return (f"measured speed-up over the loop x{loop / batched:.1f} (loop {loop * 1e3:.2f} ms, yours "
-                f"{batched * 1e3:.2f} ms); needed at least x{_MIN_SPEEDUP:g}: is there still a Python loop?")
+        return (f"measured speed-up over the loop x{loop / batched:.1f} on one thread (loop {loop * 1e3:.2f} "
+                f"ms, yours {batched * 1e3:.2f} ms); needed at least x{_MIN_SPEEDUP:g}: is there still a "
+                f"Python loop, or a copy of the data?")
     return None
 
 
