@@ -30,7 +30,6 @@ Pieces:
 from __future__ import annotations
 
 import ast
-import ctypes
 import inspect
 import os
 import signal
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aieng.agents.schemas import docstring_params
+from aieng.foundations.interrupt import raise_in_thread, withdraw
 
 __all__ = [
     "ToolTimeout",
@@ -177,8 +177,9 @@ class ToolBox:
           inside it (``PyThreadState_SetAsyncExc``), which stops a tool running Python code (a loop, a
           loop of short sleeps) within ``GRACE_S``. A thread blocked inside C for ever (a long
           ``time.sleep``, a socket read without timeout) cannot be stopped by Python: it is kept in
-          :attr:`abandoned` (and counted in an agent's trace), and the observation says so. Mark such
-          tools ``isolated``.
+          :attr:`abandoned` (and counted in an agent's trace), and the observation says so. The
+          :class:`ToolTimeout` sent to it is withdrawn, so if the call ever returns the tool finishes
+          and its result is dropped. Mark such tools ``isolated``.
         """
         import pydantic
 
@@ -235,9 +236,12 @@ class ToolBox:
         thread.join(tool.timeout_s)
         if not thread.is_alive():
             return result
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(ToolTimeout))
+        raise_in_thread(thread.ident, ToolTimeout)
         thread.join(self.GRACE_S)
         if thread.is_alive():
+            # Left pending, the ToolTimeout would slow every thread of the process until the call in C
+            # returns (aieng.foundations.interrupt): take it back, and let the thread finish unseen.
+            withdraw(thread.ident)
             self._abandoned = self.abandoned + [thread]
             return {"timeout": "; it is blocked outside Python and was left running as a daemon thread: "
                                "mark it isolated=True to run it in a process that can be killed"}

@@ -35,7 +35,6 @@ Exercises live in ``aieng/book/exercises/chNN.py``, one module a chapter, regist
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import pkgutil
 import signal
@@ -47,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aieng import settings
+from aieng.foundations.interrupt import raise_in_thread, withdraw
 from aieng.book.cases import REGISTRY, Case, Exercise, equal
 
 __all__ = ["CheckResult", "CheckFailed", "CaseTimeout", "check", "registry", "time_limit", "safe_repr"]
@@ -64,11 +64,6 @@ class CaseTimeout(BaseException):
 
 class _RealInterrupt(Exception):
     pass
-
-
-def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> int:
-    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
-                                                      ctypes.py_object(exc) if exc is not None else None)
 
 
 @contextmanager
@@ -95,7 +90,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
                 if state["done"]:
                     return
                 state["fired"] = True
-                _set_async_exc(target, CaseTimeout)
+                raise_in_thread(target, CaseTimeout)
             wait = 0.2
 
     dog = threading.Thread(target=watchdog, daemon=True, name="aieng-check-watchdog")
@@ -105,32 +100,10 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         with lock:
             state["done"] = True
-            if state["fired"]:
-                _set_async_exc(target, None)  # clear an injection not yet delivered
         stop.set()
         dog.join()
         if state["fired"]:
-            _flush_async_exc(target)
-
-
-class _Flush(BaseException):
-    """Raised into this thread on purpose, and caught at once, by :func:`_flush_async_exc`."""
-
-
-def _flush_async_exc(target: int) -> None:
-    """Reset the interpreter's "an async exception is pending" flag after a time limit fired.
-
-    Clearing an injection with ``NULL`` leaves that flag set in CPython 3.11, so every later bytecode
-    takes the slow path (a hypothesis run after a timed-out case took 60 s instead of 1 s). Delivering a
-    harmless exception, caught here, resets it.
-    """
-    try:
-        _set_async_exc(target, _Flush)
-        for _ in range(10_000):  # delivered at the loop's first backward jump
-            pass
-    except _Flush:
-        return
-    _set_async_exc(target, None)  # not delivered (another interpreter): never let it escape
+            withdraw(target)  # an injection not yet delivered, and the interpreter's pending flag
 
 
 @contextmanager

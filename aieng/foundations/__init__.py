@@ -6,6 +6,8 @@
 - ``auth``, ``ratelimit``, ``webapp`` (Month 3): hashed API keys and passwords, JWTs, token buckets,
   and a FastAPI service with 4xx-with-a-reason errors, served on loopback.
 - ``mail`` (Month 9): SMTP on loopback.
+- ``interrupt`` (Month 9): an exception raised in another thread (a tool's or a case's time limit),
+  and taken back.
 
 >>> from aieng.foundations.concurrency import measure, run_async
 >>> from aieng.foundations.database import postgres

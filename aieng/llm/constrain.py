@@ -185,9 +185,8 @@ def library_mask(tokenizer: Any, pattern: str, prefix_ids: Sequence[int] = ()) -
     Raises ``ValueError`` when the grammar does not compile or the prefix is not allowed by it.
     """
     import llguidance
-    import llguidance.torch as llt
+    import llguidance.numpy as lln
     import numpy as np
-    import torch
 
     lltok = _ll_tokenizer(tokenizer)
     matcher = llguidance.LLMatcher(lltok, llguidance.LLMatcher.grammar_from_regex(pattern))
@@ -196,10 +195,10 @@ def library_mask(tokenizer: Any, pattern: str, prefix_ids: Sequence[int] = ()) -
     for t in prefix_ids:
         if not matcher.consume_token(int(t)):
             raise ValueError(f"token {t} is not allowed by the grammar at this point")
-    bitmask = llt.allocate_token_bitmask(1, lltok.vocab_size)
-    llt.fill_next_token_bitmask(matcher, bitmask, 0)
-    bits = ((bitmask[0].view(-1, 1) >> torch.arange(32, dtype=torch.int32)) & 1).flatten()
-    return np.asarray(bits[: lltok.vocab_size].bool().numpy())
+    bitmask = lln.allocate_token_bitmask(1, lltok.vocab_size)
+    lln.fill_next_token_bitmask(matcher, bitmask, 0)
+    bits = ((bitmask[0].reshape(-1, 1) >> np.arange(32, dtype=np.int32)) & 1).reshape(-1)
+    return bits[: lltok.vocab_size].astype(bool)
 
 
 _CLOSERS = ('"', "]", "}", ")", '")', '")]', ")]", '""', "[]", "{}", "0", "False", "True", ",", ", ")
@@ -243,14 +242,14 @@ def decode_llguidance(model: Any, messages: Any, pattern: str, max_new_tokens: i
     the whole budget never exceeds the model's context: the budget is shrunk to fit.
     """
     import llguidance
-    import llguidance.torch as llt
-    import torch
+    import llguidance.numpy as lln  # not llguidance.torch: its mask kernel is torch.compile'd, which costs
+    import torch                    # each new process 4 s (14 s with an empty compile cache) for one mask
 
     lltok = _ll_tokenizer(model.tokenizer)
     matcher = llguidance.LLMatcher(lltok, llguidance.LLMatcher.grammar_from_regex(pattern))
     if matcher.is_error():
         raise ValueError(f"the grammar does not compile: {matcher.get_error()}")
-    bitmask = llt.allocate_token_bitmask(1, lltok.vocab_size)
+    bitmask = lln.allocate_token_bitmask(1, lltok.vocab_size)
     t0 = time.perf_counter()
     ids = model.encode_chat(messages)
     room = _context_room(model, int(ids.shape[1]))
@@ -269,11 +268,11 @@ def decode_llguidance(model: Any, messages: Any, pattern: str, max_new_tokens: i
         if matcher.is_stopped():
             reason = "grammar_end"
             break
-        llt.fill_next_token_bitmask(matcher, bitmask, 0)
+        lln.fill_next_token_bitmask(matcher, bitmask, 0)
         scores = logits.float().clone().reshape(1, -1)
         if scores.shape[1] < lltok.vocab_size:
             scores = torch.nn.functional.pad(scores, (0, lltok.vocab_size - scores.shape[1]), value=-float("inf"))
-        llt.apply_token_bitmask_inplace(scores, bitmask)
+        lln.apply_token_bitmask_inplace(scores.numpy(), bitmask)  # the array shares the tensor's memory
         if not torch.isfinite(scores.max()):
             reason = "dead_end"
             break
