@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
@@ -62,7 +61,6 @@ def test_withdraw_when_nothing_is_pending_is_harmless():
 def test_a_withdrawn_exception_leaves_the_interpreter_at_full_speed():
     """The exercise checker, run after an agent abandoned a tool blocked in C (the CI failure of 2026-12-02:
     a 1 s hypothesis check was stopped at its 60 s limit while the ToolTimeout stayed pending)."""
-    sys.path.insert(0, "tests")
     from test_agents import test_a_tool_blocked_in_c_is_accounted_for
     from test_exercises_ch02_engineering import ring_buffer_property
 

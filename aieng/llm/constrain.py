@@ -242,8 +242,8 @@ def decode_llguidance(model: Any, messages: Any, pattern: str, max_new_tokens: i
     the whole budget never exceeds the model's context: the budget is shrunk to fit.
     """
     import llguidance
-    import llguidance.numpy as lln  # not llguidance.torch: its mask kernel is torch.compile'd, which costs
-    import torch                    # each new process 4 s (14 s with an empty compile cache) for one mask
+    import llguidance.numpy as lln  # not llguidance.torch, whose torch.compile'd mask costs each process 4-14 s
+    import torch
 
     lltok = _ll_tokenizer(model.tokenizer)
     matcher = llguidance.LLMatcher(lltok, llguidance.LLMatcher.grammar_from_regex(pattern))
