@@ -311,3 +311,32 @@ def test_a_prompt_longer_than_the_context_is_refused(fp32):
     n = fp32.encode_chat("word " * (limit - 40)).shape[1]
     with pytest.warns(RuntimeWarning, match="reply is limited"):
         assert fp32.fit_budget(n, 64) == limit - n
+
+
+def test_choose_scores_equal_a_full_forward_over_prompt_and_option(fp32):
+    """choose() runs the prompt once (last position's logits only) and continues each option from a copy of
+    the cache: its log-probabilities equal teacher-forced scoring of prompt + option in one plain forward."""
+    import torch
+
+    from aieng.llm import choose
+
+    messages = [{"role": "system", "content": "Answer with one word."},
+                {"role": "user", "content": "Is the sky blue on a clear day? yes, no or maybe"}]
+    options = ["yes", "no", "maybe", " perhaps not"]  # " perhaps not" takes several tokens
+    best, got = choose(fp32, messages, options)
+    ids = fp32.encode_chat(messages)
+    want = {}
+    with torch.inference_mode():
+        for opt in options:
+            opt_ids = fp32.tokenizer(opt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            full = torch.cat([ids, opt_ids], dim=1)
+            logp = torch.log_softmax(fp32.model(full).logits[0].float(), dim=-1)
+            n = ids.shape[1]
+            want[opt] = float(sum(logp[n - 1 + j, t] for j, t in enumerate(opt_ids[0].tolist())))
+    assert len(fp32.tokenizer(options[-1], add_special_tokens=False)["input_ids"]) > 1
+    assert got.keys() == want.keys()
+    for opt in options:
+        assert abs(got[opt] - want[opt]) < 1e-3, (opt, got[opt], want[opt])
+    assert best == max(want, key=want.__getitem__)
+    with pytest.raises(ValueError, match="empty"):
+        choose(fp32, messages, [])
