@@ -16,6 +16,7 @@ then resets the flag by delivering a harmless one to the calling thread, caught 
 from __future__ import annotations
 
 import ctypes
+import threading
 
 __all__ = ["raise_in_thread", "withdraw"]
 
@@ -49,8 +50,6 @@ def withdraw(ident: int) -> None:
     Safe to call when nothing is pending.
     """
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
-    import threading
-
     me = threading.get_ident()
     try:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(me), ctypes.py_object(_Flush))

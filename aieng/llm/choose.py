@@ -17,8 +17,8 @@ def choose(model: Any, messages: Sequence[dict[str, str]], options: Sequence[str
 
     Scores each option by the summed log-probability of its tokens after the chat prompt: a
     constrained answer (``"yes"``, ``"no"``, ``"maybe"``) that cannot wander off format. The prompt is run
-    once, and only its last position goes through the output layer (49,152 logits a position: a fifth of
-    the prompt's work, 1.9 s -> 1.5 s a PubMedQA question on one thread); each option then costs one
+    once, and only its last position goes through the output layer (for the bundled model, 49,152 logits
+    a position, a fifth of the prompt's work: 1.9 s -> 1.5 s a PubMedQA question on one thread); each option then costs one
     short forward pass over its own tokens (the prompt's keys and values are reused from the cache).
 
     Returns
